@@ -1,0 +1,5 @@
+import sys
+
+from liveopt.cli import main
+
+sys.exit(main())

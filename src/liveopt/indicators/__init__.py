@@ -1,0 +1,73 @@
+"""Streaming technical indicators, their batch form, and the indicator bank.
+
+Batch functions take float64 arrays and return arrays of the same length with NaN during
+warm-up; streaming classes take one bar per ``update``; both run the same compiled kernel
+(``liveopt._core.indicators``), so they agree bit for bit. Every indicator TA-Lib has
+matches TA-Lib to 1e-9 relative on real data; the few documented differences are the
+values on perfectly flat windows (see ``docs/indicators.md``).
+"""
+
+from liveopt.indicators.bank import IndicatorBank
+from liveopt.indicators.batch import (
+    adx,
+    atr,
+    awesome_oscillator,
+    bollinger,
+    ema,
+    kdj,
+    macd,
+    obv,
+    rsi,
+    sma,
+    stochastic,
+    williams_r,
+)
+from liveopt.indicators.specs import DEFAULT_INDICATORS, KINDS, IndicatorSpec, indicator
+from liveopt.indicators.streaming import (
+    ADX,
+    ATR,
+    EMA,
+    KDJ,
+    MACD,
+    OBV,
+    RSI,
+    SMA,
+    AwesomeOscillator,
+    Bollinger,
+    Stochastic,
+    StreamingIndicator,
+    WilliamsR,
+)
+
+__all__ = [
+    "ADX",
+    "ATR",
+    "DEFAULT_INDICATORS",
+    "EMA",
+    "KDJ",
+    "KINDS",
+    "MACD",
+    "OBV",
+    "RSI",
+    "SMA",
+    "AwesomeOscillator",
+    "Bollinger",
+    "IndicatorBank",
+    "IndicatorSpec",
+    "Stochastic",
+    "StreamingIndicator",
+    "WilliamsR",
+    "adx",
+    "atr",
+    "awesome_oscillator",
+    "bollinger",
+    "ema",
+    "indicator",
+    "kdj",
+    "macd",
+    "obv",
+    "rsi",
+    "sma",
+    "stochastic",
+    "williams_r",
+]

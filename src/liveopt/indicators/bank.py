@@ -1,0 +1,131 @@
+"""The indicator bank: every unique indicator configuration of every variant, updated once
+per closed candle of its timeframe, in one compiled call.
+
+Variants use different periods and timeframes, and many share configurations. The bank
+deduplicates the specs, lays them out as rows of the kernel state (sorted by kind so the
+kernel's dispatch branch predicts well), and exposes the latest outputs as one
+``float64[n_rows, 3]`` array that later kernels index by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from liveopt._core import indicators as kernels
+from liveopt.indicators.batch import as_series
+from liveopt.indicators.specs import IndicatorSpec, allocate
+from liveopt.timeframes import TIMEFRAMES
+
+
+class IndicatorBank:
+    """Deduplicated indicator configurations over one or more timeframes.
+
+    Parameters
+    ----------
+    specs : iterable of IndicatorSpec
+        Configurations, duplicates allowed (they share one row).
+
+    Attributes
+    ----------
+    specs : tuple of IndicatorSpec
+        The unique configurations, in row order.
+    timeframes : tuple of str
+        The timeframes in use, shortest first; a timeframe's position is its index in
+        the ``closed`` mask and candle arrays of :meth:`update`.
+    values : numpy.ndarray
+        ``float64[n_rows, 3]``, the latest outputs of every row (NaN during warm-up);
+        updated in place, so a reference to it stays current.
+    """
+
+    def __init__(self, specs: Iterable[IndicatorSpec]) -> None:
+        unique = set(specs)
+        if not unique:
+            raise ValueError("an indicator bank needs at least one indicator spec")
+        self.timeframes: tuple[str, ...] = tuple(
+            tf for tf in TIMEFRAMES if any(spec.timeframe == tf for spec in unique)
+        )
+        ordered = sorted(
+            unique, key=lambda s: (s.info.code, self.timeframes.index(s.timeframe), s.params)
+        )
+        self.specs: tuple[IndicatorSpec, ...] = tuple(ordered)
+        self._rows = {spec: row for row, spec in enumerate(self.specs)}
+        self._layout = allocate(self.specs)
+        self._row_timeframe = np.array(
+            [self.timeframes.index(spec.timeframe) for spec in self.specs], dtype=np.int64
+        )
+        # Rows are sorted by kind; kind k occupies rows kind_start[k] .. kind_start[k+1].
+        self._kind_start = np.searchsorted(
+            self._layout.kinds, np.arange(kernels.N_KINDS + 1)
+        ).astype(np.int64)
+        self.values: np.ndarray = self._layout.out
+        n_tf = len(self.timeframes)
+        self._closed = np.zeros(n_tf, dtype=np.uint8)
+        self._candle = np.zeros((4, n_tf))
+        self.candles_seen = np.zeros(n_tf, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def row(self, spec: IndicatorSpec) -> int:
+        """Row of ``spec`` in :attr:`values`."""
+        try:
+            return self._rows[spec]
+        except KeyError:
+            raise KeyError(f"{spec.label()} is not in this bank") from None
+
+    def value(self, spec: IndicatorSpec, output: str | None = None) -> float:
+        """Latest value of one output of ``spec`` (its first output by default)."""
+        column = 0 if output is None else spec.outputs.index(output)
+        return float(self.values[self.row(spec), column])
+
+    def _timeframe_index(self, timeframe: str) -> int:
+        try:
+            return self.timeframes.index(timeframe)
+        except ValueError:
+            raise ValueError(
+                f"timeframe {timeframe!r} is not in this bank {self.timeframes}"
+            ) from None
+
+    def update(self, timeframe: str, high: float, low: float, close: float, volume: float):
+        """Advance every configuration of ``timeframe`` by one closed candle."""
+        index = self._timeframe_index(timeframe)
+        self._closed[:] = 0
+        self._closed[index] = 1
+        self._candle[:, index] = (high, low, close, volume)
+        self.update_closed(self._closed, self._candle)
+
+    def update_closed(self, closed: np.ndarray, candles: np.ndarray) -> None:
+        """Advance, in one compiled call, every configuration whose timeframe closed.
+
+        ``closed`` is ``uint8[n_timeframes]``; ``candles`` is ``float64[4, n_timeframes]``
+        holding the closed candles' high, low, close and volume. This is the hot path:
+        inputs are trusted (the caller built them from validated candles).
+        """
+        layout = self._layout
+        kernels.bank_update_nb(
+            self._kind_start, self._row_timeframe, layout.params, layout.state, layout.ring,
+            layout.ring_base, layout.out, closed, candles[0], candles[1], candles[2],
+            candles[3],
+        )
+        self.candles_seen += closed
+
+    def replay(self, timeframe: str, high, low, close, volume) -> None:
+        """Feed a series of closed candles of ``timeframe`` through the bank, in order
+        (for warming the bank up from history)."""
+        index = self._timeframe_index(timeframe)
+        h, lo, c, v = (
+            as_series(name, values)
+            for name, values in (("high", high), ("low", low), ("close", close),
+                                 ("volume", volume))
+        )
+        if not len(h) == len(lo) == len(c) == len(v):
+            raise ValueError("high, low, close and volume must have equal lengths")
+        layout = self._layout
+        kernels.bank_replay_nb(
+            self._kind_start, self._row_timeframe, layout.params, layout.state, layout.ring,
+            layout.ring_base, layout.out, self._closed, self._candle[0], self._candle[1],
+            self._candle[2], self._candle[3], index, h, lo, c, v,
+        )
+        self.candles_seen[index] += len(c)
