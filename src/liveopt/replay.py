@@ -14,8 +14,8 @@ import msgspec
 import numpy as np
 
 from liveopt._core.ingest import TradeIngestor
-from liveopt.data.columns import Trades
 from liveopt.data.candles import validate_trades
+from liveopt.data.columns import Trades
 from liveopt.indicators.bank import IndicatorBank
 from liveopt.indicators.specs import DEFAULT_INDICATORS, IndicatorSpec, indicator
 from liveopt.timeframes import timeframe_ns

@@ -61,9 +61,17 @@ class IndicatorBank:
         ).astype(np.int64)
         self.values: np.ndarray = self._layout.out
         n_tf = len(self.timeframes)
+        # Scratch for `update` and `replay`: one-hot "closed" masks, one per timeframe,
+        # and one slot per timeframe for the closed candle's high, low, close and volume.
+        self._one_hot = np.eye(n_tf, dtype=np.uint8)
         self._closed = np.zeros(n_tf, dtype=np.uint8)
         self._candle = np.zeros((4, n_tf))
-        self.candles_seen = np.zeros(n_tf, dtype=np.int64)
+        self._candle_rows = tuple(self._candle[k] for k in range(4))
+        self._first_row = np.array(
+            [self.specs.index(next(s for s in self.specs if s.timeframe == tf))
+             for tf in self.timeframes],
+            dtype=np.int64,
+        )
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -88,28 +96,38 @@ class IndicatorBank:
                 f"timeframe {timeframe!r} is not in this bank {self.timeframes}"
             ) from None
 
+    def candles_seen(self, timeframe: str) -> int:
+        """Number of closed candles of ``timeframe`` the bank has consumed."""
+        # Every row counts its bars in state column 0; all rows of a timeframe see the same.
+        row = self._first_row[self._timeframe_index(timeframe)]
+        return int(self._layout.state[row, 0])
+
     def update(self, timeframe: str, high: float, low: float, close: float, volume: float):
         """Advance every configuration of ``timeframe`` by one closed candle."""
         index = self._timeframe_index(timeframe)
-        self._closed[:] = 0
-        self._closed[index] = 1
-        self._candle[:, index] = (high, low, close, volume)
-        self.update_closed(self._closed, self._candle)
+        bar_high, bar_low, bar_close, bar_volume = self._candle_rows
+        bar_high[index] = high
+        bar_low[index] = low
+        bar_close[index] = close
+        bar_volume[index] = volume
+        self._advance(self._one_hot[index], bar_high, bar_low, bar_close, bar_volume)
 
     def update_closed(self, closed: np.ndarray, candles: np.ndarray) -> None:
         """Advance, in one compiled call, every configuration whose timeframe closed.
 
         ``closed`` is ``uint8[n_timeframes]``; ``candles`` is ``float64[4, n_timeframes]``
         holding the closed candles' high, low, close and volume. This is the hot path:
-        inputs are trusted (the caller built them from validated candles).
+        inputs are trusted (the caller built them from validated candles). The cost is
+        dominated by Numba's unboxing of the kernel's array arguments, about 1 us.
         """
+        self._advance(closed, candles[0], candles[1], candles[2], candles[3])
+
+    def _advance(self, closed, high, low, close, volume) -> None:
         layout = self._layout
         kernels.bank_update_nb(
             self._kind_start, self._row_timeframe, layout.params, layout.state, layout.ring,
-            layout.ring_base, layout.out, closed, candles[0], candles[1], candles[2],
-            candles[3],
+            layout.ring_base, layout.out, closed, high, low, close, volume,
         )
-        self.candles_seen += closed
 
     def replay(self, timeframe: str, high, low, close, volume) -> None:
         """Feed a series of closed candles of ``timeframe`` through the bank, in order
@@ -128,4 +146,3 @@ class IndicatorBank:
             layout.ring_base, layout.out, self._closed, self._candle[0], self._candle[1],
             self._candle[2], self._candle[3], index, h, lo, c, v,
         )
-        self.candles_seen[index] += len(c)
