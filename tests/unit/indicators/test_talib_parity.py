@@ -20,7 +20,9 @@ Two known numerical limits of TA-Lib itself are asserted explicitly, not skipped
   where every fast %K in the window is 0 it returns a residue of about 1e-13 instead of 0.
   There liveopt must be exactly 0 and TA-Lib's value below ``STOCH_RESIDUE``.
 - The installed TA-Lib binary computes its EMAs with a fused multiply-add, so its EMAs
-  differ from the unfused ``(x - prev)*k + prev`` by an ulp now and then. MACD subtracts two
+  differ from the unfused ``(x - prev)*k + prev`` by an ulp now and then (and liveopt seeds
+  its EMAs with a running mean, exact on constant input, where TA-Lib divides a plain sum:
+  another ulp). MACD subtracts two
   price-level EMAs, so its values carry an absolute rounding floor of a few ulps of the
   price (about 7e-12 at 46,000); where the MACD, signal or histogram is within 1e-4 of zero
   that floor exceeds 1e-9 relative. MACD is therefore compared with ``rtol=1e-9`` plus
