@@ -46,7 +46,8 @@ class Trades(msgspec.Struct, frozen=True, kw_only=True):
     rejected : int
         Number of input rows rejected while reading (only with ``on_error="skip"``).
     rejections : tuple of Rejection
-        The first rejected rows, for the report (at most ``liveopt.data.readers.MAX_REPORTED_REJECTIONS``).
+        The first rejected rows, for the report (at most
+        ``liveopt.data.readers.MAX_REPORTED_REJECTIONS``).
     source : str
         Where the data came from (a file path, or a description).
     """
