@@ -50,8 +50,10 @@ SIGMA = 0.0008
 N_HISTORY = 10_000
 N_LIVE = 20_000
 TIMEFRAME = "1m"
-FTX_CANDLES = Path(
-    "/work/shared/data/nautilus_ftx_btcperp_1m/btc-perp-20211231-20220201_1m.csv"
+# The real data sits in shared/data beside the checkout (as in CI).
+FTX_CANDLES = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared/data/nautilus_ftx_btcperp_1m/btc-perp-20211231-20220201_1m.csv"
 )
 RTOL = 1e-9
 

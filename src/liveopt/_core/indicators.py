@@ -210,6 +210,25 @@ def ema_update_nb(params, state, ring, base, out, row, high, low, close, volume)
     out[row, 0] = _ema_step(state, row, 0, 1, params[row, 0], params[row, 1], close)
 
 
+@njit(inline="always")
+def _wilder_step(params, state, row, i_avg, n, x):
+    # Wilder's average of the n-th value x (n counts from 1), for RSI and ATR: the plain
+    # mean of the first `period` values, then avg = (avg * (period - 1) + x) / period.
+    # params[row] holds [period, 1/period, period - 1]: multiplying by the reciprocal
+    # instead of dividing (divisions were the largest single cost in the bank) moves the
+    # result from TA-Lib's by an ulp at most. Returns NaN until the n-th value is the
+    # period-th.
+    period = params[row, 0]
+    if n < period:
+        state[row, i_avg] += x
+        return _NAN
+    if n == period:
+        state[row, i_avg] = (state[row, i_avg] + x) * params[row, 1]
+    else:
+        state[row, i_avg] = (state[row, i_avg] * params[row, 2] + x) * params[row, 1]
+    return state[row, i_avg]
+
+
 # ---------------------------------------------------------------------------------------
 # RSI(period), Wilder  params: [period, 1/period, period-1]          ring: 0
 # state: 0 n, 1 previous close, 2 average gain, 3 average loss
@@ -231,22 +250,11 @@ def rsi_update_nb(params, state, ring, base, out, row, high, low, close, volume)
     gain = diff if diff > 0.0 else 0.0
     loss = -diff if diff < 0.0 else 0.0
     # n is now the number of differences seen, including this one.
+    avg_gain = _wilder_step(params, state, row, 2, n, gain)
+    avg_loss = _wilder_step(params, state, row, 3, n, loss)
     if n < period:
-        state[row, 2] += gain
-        state[row, 3] += loss
         out[row, 0] = _NAN
         return
-    # Multiplying by a precomputed 1/period instead of dividing: divisions dominated the
-    # bank's cost (13+ cycles each); the result differs from TA-Lib's by an ulp at most.
-    inv_period = params[row, 1]
-    if n == period:
-        avg_gain = (state[row, 2] + gain) * inv_period
-        avg_loss = (state[row, 3] + loss) * inv_period
-    else:
-        avg_gain = (state[row, 2] * params[row, 2] + gain) * inv_period
-        avg_loss = (state[row, 3] * params[row, 2] + loss) * inv_period
-    state[row, 2] = avg_gain
-    state[row, 3] = avg_loss
     total = avg_gain + avg_loss
     out[row, 0] = 100.0 * (avg_gain / total) if total != 0.0 else 50.0
 
@@ -426,7 +434,6 @@ def _true_range(high, low, prev_close):
 @njit(inline="always")
 def atr_update_nb(params, state, ring, base, out, row, high, low, close, volume):
     """Wilder's average true range; equivalent to ``talib.ATR``."""
-    period = params[row, 0]
     n = state[row, 0]
     state[row, 0] = n + 1.0
     if n == 0.0:
@@ -435,15 +442,7 @@ def atr_update_nb(params, state, ring, base, out, row, high, low, close, volume)
         return
     tr = _true_range(high, low, state[row, 1])
     state[row, 1] = close
-    if n < period:
-        state[row, 2] += tr
-        out[row, 0] = _NAN
-        return
-    if n == period:
-        state[row, 2] = (state[row, 2] + tr) * params[row, 1]
-    else:
-        state[row, 2] = (state[row, 2] * params[row, 2] + tr) * params[row, 1]
-    out[row, 0] = state[row, 2]
+    out[row, 0] = _wilder_step(params, state, row, 2, n, tr)
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from liveopt.data.readers import (
     read_candles,
     read_trades,
 )
+from tests.conftest import DATA_DIR
 
-# The folder shared/data beside the repository root (tests/unit/data -> parents[3] = root).
-SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+SHARED_DATA = DATA_DIR
 FTX_BTCPERP_1M = SHARED_DATA / "nautilus_ftx_btcperp_1m" / "btc-perp-20211231-20220201_1m.csv"
 
 NS_PER_MS = 1_000_000
