@@ -12,11 +12,14 @@ import logging
 import math
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from liveopt.data.readers import DataFormatError, read_trades
 from liveopt.data.synthetic import BUNDLED_TRADES_PATH, bundled_trades
-from liveopt.replay import ReplaySummary, default_specs, replay_trades
 from liveopt.timeframes import TIMEFRAMES, canonical_timeframe
+
+if TYPE_CHECKING:
+    from liveopt.replay import ReplaySummary
 
 DEFAULT_TIMEFRAMES = ("1m", "5m", "15m", "1h")
 
@@ -91,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"liveopt: error: no trades in {trades.source or BUNDLED_TRADES_PATH}",
               file=sys.stderr)
         return 2
+    # Importing the replay loads the Numba kernels: from the on-disk cache in a second or
+    # two, or compiled on the first run after installation, which takes about a minute.
+    print("liveopt: loading the compiled core (the first run compiles it, about a minute)",
+          file=sys.stderr, flush=True)
+    from liveopt.replay import default_specs, replay_trades
+
     summary = replay_trades(trades, default_specs(timeframes))
     print(format_summary(summary, timeframes[0]))
     return 0

@@ -2,13 +2,14 @@
 per closed candle of its timeframe, in one compiled call.
 
 Variants use different periods and timeframes, and many share configurations. The bank
-deduplicates the specs, lays them out as rows of the kernel state (sorted by kind so the
-kernel's dispatch branch predicts well), and exposes the latest outputs as one
-``float64[n_rows, 3]`` array that later kernels index by row.
+deduplicates the specs, lays them out as rows of the kernel state grouped by kind (the
+kernel runs one loop per kind, with no per-row dispatch), and exposes the latest outputs
+as one ``float64[n_rows, 3]`` array that later kernels index by row.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -67,11 +68,8 @@ class IndicatorBank:
         self._closed = np.zeros(n_tf, dtype=np.uint8)
         self._candle = np.zeros((4, n_tf))
         self._candle_rows = tuple(self._candle[k] for k in range(4))
-        self._first_row = np.array(
-            [self.specs.index(next(s for s in self.specs if s.timeframe == tf))
-             for tf in self.timeframes],
-            dtype=np.int64,
-        )
+        # A row of each timeframe: all rows of a timeframe have seen the same candles.
+        self._first_row = [int(np.argmax(self._row_timeframe == k)) for k in range(n_tf)]
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -98,13 +96,23 @@ class IndicatorBank:
 
     def candles_seen(self, timeframe: str) -> int:
         """Number of closed candles of ``timeframe`` the bank has consumed."""
-        # Every row counts its bars in state column 0; all rows of a timeframe see the same.
+        # Every row counts its bars in state column 0.
         row = self._first_row[self._timeframe_index(timeframe)]
         return int(self._layout.state[row, 0])
 
     def update(self, timeframe: str, high: float, low: float, close: float, volume: float):
-        """Advance every configuration of ``timeframe`` by one closed candle."""
+        """Advance every configuration of ``timeframe`` by one closed candle.
+
+        Raises
+        ------
+        ValueError
+            On an unknown timeframe or a value that is not finite (a NaN would stay in
+            the running state of every indicator for good).
+        """
         index = self._timeframe_index(timeframe)
+        for name, value in (("high", high), ("low", low), ("close", close), ("volume", volume)):
+            if not math.isfinite(value):
+                raise ValueError(f"IndicatorBank.update: {name} is not finite: {value!r}")
         bar_high, bar_low, bar_close, bar_volume = self._candle_rows
         bar_high[index] = high
         bar_low[index] = low
@@ -143,6 +151,5 @@ class IndicatorBank:
         layout = self._layout
         kernels.bank_replay_nb(
             self._kind_start, self._row_timeframe, layout.params, layout.state, layout.ring,
-            layout.ring_base, layout.out, self._closed, self._candle[0], self._candle[1],
-            self._candle[2], self._candle[3], index, h, lo, c, v,
+            layout.ring_base, layout.out, self._closed, *self._candle_rows, index, h, lo, c, v,
         )

@@ -112,6 +112,17 @@ def test_bank_rejects_unknown_timeframes_specs_and_empty_spec_lists():
         li.IndicatorBank([])
 
 
+def test_bank_update_rejects_a_non_finite_value_and_keeps_its_state():
+    spec = li.indicator("sma", period=2)
+    bank = li.IndicatorBank([spec])
+    bank.update("1m", 1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="close is not finite: nan"):
+        bank.update("1m", 2.0, 2.0, float("nan"), 1.0)
+    bank.update("1m", 3.0, 3.0, 3.0, 1.0)
+    assert bank.value(spec) == 2.0
+    assert bank.candles_seen("1m") == 2
+
+
 def test_bank_replay_rejects_non_finite_and_mismatched_inputs():
     bank = li.IndicatorBank([li.indicator("sma", period=2)])
     with pytest.raises(ValueError, match=r"close\[1\] is not finite"):
