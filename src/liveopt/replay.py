@@ -17,8 +17,8 @@ from liveopt._core.ingest import TradeIngestor
 from liveopt.data.candles import validate_trades
 from liveopt.data.columns import Trades
 from liveopt.indicators.bank import IndicatorBank
-from liveopt.indicators.specs import DEFAULT_INDICATORS, IndicatorSpec, indicator
-from liveopt.timeframes import timeframe_ns
+from liveopt.indicators.specs import DEFAULT_INDICATORS, IndicatorSpec
+from liveopt.timeframes import canonical_timeframe, timeframe_ns
 
 
 class IndicatorReading(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,8 +70,7 @@ class ReplaySummary(msgspec.Struct, frozen=True, kw_only=True):
 def default_specs(timeframes: Iterable[str]) -> list[IndicatorSpec]:
     """The twelve default indicators on each of ``timeframes``."""
     return [
-        indicator(spec.kind, timeframe=tf, **dict(zip(spec.info.param_names, spec.params,
-                                                      strict=True)))
+        IndicatorSpec(kind=spec.kind, params=spec.params, timeframe=canonical_timeframe(tf))
         for tf in timeframes
         for spec in DEFAULT_INDICATORS
     ]

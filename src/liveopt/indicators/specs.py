@@ -63,10 +63,6 @@ def _check_bollinger(params: dict[str, float]) -> None:
         raise ValueError(f"k must be a finite number >= 0, got {params['k']:g}")
 
 
-def _check_kdj(params: dict[str, float]) -> None:
-    _periods("n", "m1", "m2")(params)
-
-
 def _identity(values: tuple[float, ...]) -> tuple[float, ...]:
     return values
 
@@ -128,7 +124,7 @@ KINDS: dict[str, KindInfo] = {
         ),
         KindInfo(
             kernels.KDJ, "kdj", ("n", "m1", "m2"), (9, 3, 3), ("k", "d", "j"),
-            lambda p: (*p, 1.0 / p[1], 1.0 / p[2]), _check_kdj,
+            lambda p: (*p, 1.0 / p[1], 1.0 / p[2]), _periods("n", "m1", "m2"),
         ),
     )
 }
@@ -138,12 +134,36 @@ class IndicatorSpec(msgspec.Struct, frozen=True, kw_only=True):
     """One indicator configuration: kind, parameters (in ``KindInfo.param_names`` order)
     and the timeframe whose closed candles drive it. Hashable, so specs deduplicate.
 
-    Build with :func:`indicator` rather than directly, so parameters are validated.
+    :func:`indicator` builds one from keyword parameters and accepts timeframe aliases;
+    a spec built directly is validated just the same, because its parameters size the
+    kernel's ring buffers (a zero period would make the kernel write out of bounds).
+
+    Raises
+    ------
+    ValueError
+        On an unknown kind, a wrong number of parameters, an out-of-range value or a
+        timeframe that is not a canonical name (``"5m"``, not ``"5min"``).
     """
 
     kind: str
     params: tuple[float, ...]
     timeframe: str = "1m"
+
+    def __post_init__(self) -> None:
+        info = KINDS.get(self.kind)
+        if info is None:
+            raise ValueError(f"unknown indicator kind {self.kind!r}; known: {', '.join(KINDS)}")
+        if len(self.params) != len(info.param_names):
+            raise ValueError(
+                f"{self.kind}: expected {len(info.param_names)} parameters "
+                f"{list(info.param_names)}, got {self.params!r}"
+            )
+        info.check(dict(zip(info.param_names, self.params, strict=True)))
+        if canonical_timeframe(self.timeframe) != self.timeframe:
+            raise ValueError(
+                f"timeframe {self.timeframe!r} must be given by its canonical name "
+                f"{canonical_timeframe(self.timeframe)!r}"
+            )
 
     @property
     def info(self) -> KindInfo:
@@ -182,7 +202,6 @@ def indicator(kind: str, timeframe: str = "1m", **params: float) -> IndicatorSpe
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise ValueError(f"{kind}: {name} must be a number, got {value!r}")
         values[name] = float(value)
-    info.check(values)
     return IndicatorSpec(
         kind=kind,
         params=tuple(float(values[name]) for name in info.param_names),

@@ -51,6 +51,18 @@ def test_default_indicators_are_the_twelve_of_the_signal_model():
     )
 
 
+def test_a_spec_built_directly_is_validated_like_one_built_by_indicator():
+    with pytest.raises(ValueError, match="period must be an integer >= 1, got 0"):
+        li.IndicatorSpec(kind="sma", params=(0.0,))
+    with pytest.raises(ValueError, match="expected 3 parameters"):
+        li.IndicatorSpec(kind="macd", params=(12.0, 26.0))
+    with pytest.raises(ValueError, match="canonical name '5m'"):
+        li.IndicatorSpec(kind="rsi", params=(14.0,), timeframe="5min")
+    assert li.indicator("rsi", timeframe="5min") == li.IndicatorSpec(
+        kind="rsi", params=(14.0,), timeframe="5m"
+    )
+
+
 def test_bank_deduplicates_identical_specs_into_one_row():
     rsi = li.indicator("rsi", period=14)
     bank = li.IndicatorBank([rsi, li.indicator("rsi", period=14), li.indicator("rsi", period=7)])
