@@ -37,10 +37,13 @@ class StreamingIndicator:
         """True once the warm-up is over and outputs are numbers."""
         return not math.isnan(self._layout.out[0, 0])
 
-    def _advance(self, high: float, low: float, close: float, volume: float) -> None:
-        for name, value in (("high", high), ("low", low), ("close", close), ("volume", volume)):
+    def _check(self, *values: float) -> None:
+        # The boundary of the streaming API: a NaN would stay in the running state for good.
+        for name, value in zip(self.inputs, values, strict=True):
             if not math.isfinite(value):
                 raise ValueError(f"{type(self).__name__}.update: {name} is not finite: {value!r}")
+
+    def _advance(self, high: float, low: float, close: float, volume: float) -> None:
         layout = self._layout
         kernels.update_row_nb(
             self._code, layout.params, layout.state, layout.ring, 0, layout.out, 0,
@@ -64,6 +67,7 @@ class StreamingIndicator:
 class _CloseIndicator(StreamingIndicator):
     def update(self, close: float):
         """Add one close; return the latest value (NaN during warm-up)."""
+        self._check(close)
         self._advance(close, close, close, close)
         return self._value()
 
@@ -73,6 +77,7 @@ class _HLCIndicator(StreamingIndicator):
 
     def update(self, high: float, low: float, close: float):
         """Add one bar; return the latest value(s) (NaN during warm-up)."""
+        self._check(high, low, close)
         self._advance(high, low, close, close)
         return self._value()
 
@@ -178,6 +183,7 @@ class OBV(StreamingIndicator):
 
     def update(self, close: float, volume: float) -> float:
         """Add one bar's close and volume; return the latest OBV."""
+        self._check(close, volume)
         self._advance(close, close, close, volume)
         return self._value()
 
@@ -193,5 +199,6 @@ class AwesomeOscillator(StreamingIndicator):
 
     def update(self, high: float, low: float) -> float:
         """Add one bar's high and low; return the latest value (NaN during warm-up)."""
+        self._check(high, low)
         self._advance(high, low, high, high)
         return self._value()

@@ -180,3 +180,27 @@ def test_any_mix_of_specs_and_timeframes_gives_each_row_its_batch_value(choices,
         bank.replay(tf, data["high"], data["low"], data["close"], data["volume"])
     for spec in set(specs):
         assert_row_equals(bank, spec, expected_row(spec, series[spec.timeframe]))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_batch_functions_reject_non_finite_input_naming_the_index(bad):
+    close = np.array([1.0, 2.0, bad, 4.0])
+    with pytest.raises(ValueError, match=r"close\[2\] is not finite"):
+        li.rsi(close, 2)
+    with pytest.raises(ValueError, match=r"high\[2\] is not finite"):
+        li.atr(close, np.ones(4), np.ones(4), 2)
+
+
+def test_batch_functions_reject_inputs_of_unequal_length_or_rank():
+    with pytest.raises(ValueError, match="equal lengths"):
+        li.stochastic(np.ones(5), np.ones(4), np.ones(5))
+    with pytest.raises(ValueError, match="must be 1-D"):
+        li.sma(np.ones((2, 3)), 2)
+
+
+def test_streaming_update_rejects_non_finite_values():
+    rsi = li.RSI(2)
+    rsi.update(1.0)
+    with pytest.raises(ValueError, match=r"RSI\.update: close is not finite"):
+        rsi.update(float("nan"))
+    assert rsi.count == 1
