@@ -407,3 +407,23 @@ def awesome_oscillator(high: Series, low: Series, fast: int = 5, slow: int = 34)
     for i in range(slow - 1, n):
         out[i] = _mean(median[i - fast + 1 : i + 1]) - _mean(median[i - slow + 1 : i + 1])
     return out
+
+
+def obv_slope(close: Series, volume: Series, period: int = 14) -> list[float]:
+    """OBV's change over the last ``period`` bars over their total volume; first at ``period``.
+
+    The change is summed exactly (``math.fsum`` of the signed volumes of bars i-period+1..i),
+    and so is the total volume; 0 when the window has no volume.
+    """
+    _check_period("period", period)
+    c, v = _floats(close), _floats(volume)
+    n = _same_length(c, v)
+    out = [NAN] * n
+    signed = [0.0] * n
+    for i in range(1, n):
+        signed[i] = v[i] if c[i] > c[i - 1] else (-v[i] if c[i] < c[i - 1] else 0.0)
+    for i in range(period, n):
+        total = math.fsum(v[i - period + 1 : i + 1])
+        net = math.fsum(signed[i - period + 1 : i + 1])
+        out[i] = net / total if total > 0.0 else 0.0
+    return out

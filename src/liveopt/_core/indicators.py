@@ -59,7 +59,8 @@ ADX = 8
 OBV = 9
 AO = 10
 KDJ = 11
-N_KINDS = 12
+OBV_SLOPE = 12
+N_KINDS = 13
 
 N_PARAMS = 8
 STATE_LEN = 16
@@ -590,6 +591,45 @@ def kdj_update_nb(params, state, ring, base, out, row, high, low, close, volume)
 
 
 # ---------------------------------------------------------------------------------------
+# OBV slope(period)     params: [period]          ring: signed volumes p, volumes p
+# state: 0 n, 1 previous close, 2 signed head, 3 signed sum, 4 signed comp, 5 volume head,
+#        6 volume sum, 7 volume comp
+# ---------------------------------------------------------------------------------------
+
+
+@njit(inline="always")
+def obv_slope_update_nb(params, state, ring, base, out, row, high, low, close, volume):
+    """OBV's change over the last ``period`` bars divided by the volume traded in them.
+
+    Each bar moves OBV by +volume (close up), -volume (close down) or 0, so the ratio is
+    the net signed share of the window's volume, in [-1, 1] by construction: a bounded
+    slope that needs no normalising constant. 0 when the window traded no volume. The first
+    bar has no previous close, so the first value is at index ``period``.
+    """
+    period = int(params[row, 0])
+    n = state[row, 0]
+    state[row, 0] = n + 1.0
+    if n == 0.0:
+        state[row, 1] = close
+        out[row, 0] = _NAN
+        return
+    prev = state[row, 1]
+    state[row, 1] = close
+    signed = volume if close > prev else (-volume if close < prev else 0.0)
+    seen = n - 1.0  # bars with a signed volume before this one
+    net = _window_push(state, row, ring, base, period, 2, 3, 4, seen, signed)
+    total = _window_push(state, row, ring, base + period, period, 5, 6, 7, seen, volume)
+    if n < period:
+        out[row, 0] = _NAN
+    elif total > 0.0:
+        # Clamped: the compensated sums are exact to a few ulps, and an ulp must not push a
+        # window of only up-closes past 1.
+        out[row, 0] = min(1.0, max(-1.0, net / total))
+    else:
+        out[row, 0] = 0.0
+
+
+# ---------------------------------------------------------------------------------------
 # Drivers
 #
 # The kind is resolved outside the hot loops: the batch driver picks one kind's update and
@@ -624,8 +664,10 @@ def _update_row(kind, params, state, ring, base, out, row, high, low, close, vol
         obv_update_nb(params, state, ring, base, out, row, high, low, close, volume)
     elif kind == AO:
         ao_update_nb(params, state, ring, base, out, row, high, low, close, volume)
-    else:
+    elif kind == KDJ:
         kdj_update_nb(params, state, ring, base, out, row, high, low, close, volume)
+    else:
+        obv_slope_update_nb(params, state, ring, base, out, row, high, low, close, volume)
 
 
 _I64 = "int64"
@@ -681,8 +723,11 @@ def run_1d_nb(kind, params, state, ring, out, high, low, close, volume, series):
         _run_series(obv_update_nb, params, state, ring, out, high, low, close, volume, series)
     elif kind == AO:
         _run_series(ao_update_nb, params, state, ring, out, high, low, close, volume, series)
-    else:
+    elif kind == KDJ:
         _run_series(kdj_update_nb, params, state, ring, out, high, low, close, volume, series)
+    else:
+        _run_series(obv_slope_update_nb, params, state, ring, out, high, low, close, volume,
+                    series)
 
 
 @njit(inline="always")
@@ -722,6 +767,8 @@ def _bank_step(kind_start, timeframes, params, state, ring, ring_base, out, clos
                out, closed, high, low, close, volume)
     _kind_rows(kdj_update_nb, KDJ, kind_start, timeframes, params, state, ring, ring_base,
                out, closed, high, low, close, volume)
+    _kind_rows(obv_slope_update_nb, OBV_SLOPE, kind_start, timeframes, params, state, ring,
+               ring_base, out, closed, high, low, close, volume)
 
 
 _BANK_ARRAYS = f"{_I64_1D}, {_I64_1D}, {_F64_2D}, {_F64_2D}, {_F64_1D}, {_I64_1D}, {_F64_2D}"
@@ -768,6 +815,8 @@ def ring_size(kind: int, params) -> int:
         return int(params[0])
     if kind == STOCH:
         return 4 * int(params[0]) + int(params[1]) + int(params[2])
+    if kind == OBV_SLOPE:
+        return 2 * int(params[0])
     if kind in (WILLR, KDJ):
         return 4 * int(params[0])
     if kind == AO:

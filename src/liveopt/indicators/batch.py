@@ -125,6 +125,14 @@ def obv(close, volume) -> np.ndarray:
     return run_spec(spec, c, c, c, v)[0]
 
 
+def obv_slope(close, volume, period: int = 14) -> np.ndarray:
+    """OBV's change over ``period`` bars divided by their volume: in [-1, 1], 0 without
+    volume; first value at index ``period``."""
+    spec = indicator("obv_slope", period=period)
+    c, v = _inputs(close=close, volume=volume)
+    return run_spec(spec, c, c, c, v)[0]
+
+
 def awesome_oscillator(high, low, fast: int = 5, slow: int = 34) -> np.ndarray:
     """SMA(fast) minus SMA(slow) of the median price ``(high + low) / 2``."""
     spec = indicator("awesome_oscillator", fast=fast, slow=slow)

@@ -126,6 +126,10 @@ KINDS: dict[str, KindInfo] = {
             kernels.KDJ, "kdj", ("n", "m1", "m2"), (9, 3, 3), ("k", "d", "j"),
             lambda p: (*p, 1.0 / p[1], 1.0 / p[2]), _periods("n", "m1", "m2"),
         ),
+        KindInfo(
+            kernels.OBV_SLOPE, "obv_slope", ("period",), (14,), ("obv_slope",), _identity,
+            _periods("period"),
+        ),
     )
 }
 

@@ -188,6 +188,22 @@ class OBV(StreamingIndicator):
         return self._value()
 
 
+class OBVSlope(StreamingIndicator):
+    """Streaming :func:`liveopt.indicators.obv_slope`."""
+
+    kind = "obv_slope"
+    inputs = ("close", "volume")
+
+    def __init__(self, period: int = 14) -> None:
+        super().__init__(period=period)
+
+    def update(self, close: float, volume: float) -> float:
+        """Add one bar's close and volume; return the latest value (NaN during warm-up)."""
+        self._check(close, volume)
+        self._advance(close, close, close, volume)
+        return self._value()
+
+
 class AwesomeOscillator(StreamingIndicator):
     """Streaming :func:`liveopt.indicators.awesome_oscillator`."""
 

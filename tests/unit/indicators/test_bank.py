@@ -156,6 +156,7 @@ _SPEC_CHOICES = (
     lambda p, tf: li.indicator("obv", timeframe=tf),
     lambda p, tf: li.indicator("awesome_oscillator", fast=p, slow=p + 4, timeframe=tf),
     lambda p, tf: li.indicator("kdj", n=p, m1=3, m2=2, timeframe=tf),
+    lambda p, tf: li.indicator("obv_slope", period=p, timeframe=tf),
 )
 
 
