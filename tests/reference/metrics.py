@@ -1,11 +1,26 @@
-"""Slow twin of ``liveopt.metrics.TradeStats.summary`` from the full trade history."""
+"""Slow twin of ``liveopt.metrics.TradeStats.summary`` from the full trade history.
+
+The moments are computed in exact rational arithmetic (``fractions.Fraction`` of the
+float inputs), so equal returns have exactly zero variance and nearly equal ones keep
+every digit: the twin is the ground truth, not another floating-point estimate.
+"""
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
-from scipy import stats
+
+
+def _central_moments(values) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+    exact = [Fraction(v) for v in values]
+    n = len(exact)
+    mean = sum(exact, Fraction(0)) / n
+    m2 = sum(((x - mean) ** 2 for x in exact), Fraction(0))
+    m3 = sum(((x - mean) ** 3 for x in exact), Fraction(0))
+    m4 = sum(((x - mean) ** 4 for x in exact), Fraction(0))
+    return mean, m2, m3, m4
 
 
 def summary(net_returns, net_pnls, gross_pnls, fees, equities, initial_capital) -> dict:
@@ -28,8 +43,10 @@ def summary(net_returns, net_pnls, gross_pnls, fees, equities, initial_capital) 
         max_dd = max(max_dd, (peak - equity) / peak)
     gross_win = math.fsum(p for p in pnl if p > 0)
     gross_loss = -math.fsum(p for p in pnl if p < 0)
-    variance = float(np.var(r, ddof=1)) if n > 1 else math.nan
-    spread = n > 0 and float(np.var(r)) > 0
+    if n:
+        mean, m2, m3, m4 = _central_moments(r)
+    variance = float(m2 / (n - 1)) if n > 1 else math.nan
+    spread = n > 0 and m2 > 0
     downside = math.sqrt(math.fsum(x * x for x in r if x < 0) / n) if n else 0.0
     return {
         "trades": n,
@@ -40,14 +57,13 @@ def summary(net_returns, net_pnls, gross_pnls, fees, equities, initial_capital) 
         "gross_pnl": math.fsum(gross_pnls),
         "fees": math.fsum(fees),
         "profit_factor": gross_win / gross_loss if gross_loss > 0 else math.nan,
-        "mean_return": float(np.mean(r)) if n else math.nan,
+        "mean_return": float(mean) if n else math.nan,
         "variance": variance,
-        "skewness": float(stats.skew(r, bias=True)) if spread else math.nan,
-        "kurtosis": float(stats.kurtosis(r, fisher=False, bias=True)) if spread else math.nan,
-        "sharpe_per_trade": float(np.mean(r)) / math.sqrt(variance)
-        if n > 1 and variance > 0
-        else math.nan,
-        "sortino_per_trade": float(np.mean(r)) / downside if n and downside > 0 else math.nan,
+        # Population moments: sqrt(n) M3 / M2^1.5 and n M4 / M2^2.
+        "skewness": math.sqrt(n) * float(m3) / float(m2) ** 1.5 if spread else math.nan,
+        "kurtosis": float(n * m4 / (m2 * m2)) if spread else math.nan,
+        "sharpe_per_trade": float(mean) / math.sqrt(variance) if spread and n > 1 else math.nan,
+        "sortino_per_trade": float(mean) / downside if n and downside > 0 else math.nan,
         "max_win_streak": longest(wins),
         "max_loss_streak": longest(losses),
         "max_drawdown": max_dd,

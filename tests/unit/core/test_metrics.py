@@ -41,7 +41,7 @@ def assert_summary_matches(row, expected: dict) -> None:
             assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-9), (name, ours, theirs)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(net_returns=returns)
 def test_online_statistics_equal_the_full_history_twin(net_returns):
     stats = TradeStats(1, initial_capital=10_000.0)
@@ -93,3 +93,13 @@ def test_constructor_rejects_bad_sizes_and_capital():
         TradeStats(0)
     with pytest.raises(ValueError, match="initial_capital must be finite and > 0"):
         TradeStats(1, initial_capital=0.0)
+
+
+def test_identical_returns_have_zero_variance_and_no_sharpe_or_skew():
+    stats = TradeStats(1)
+    for _ in range(3):
+        stats.record_trade(0, 0.054688, 5.4688, 5.5288, 0.06)
+    row = stats.summary()[0]
+    assert row["variance"] == 0.0
+    assert math.isnan(row["sharpe_per_trade"])
+    assert math.isnan(row["skewness"]) and math.isnan(row["kurtosis"])
