@@ -7,10 +7,20 @@ numpy arrays ``open, high, low, close, volume`` ordered oldest first.
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# CI (which sets CI=true) runs every property test on a fixed, derandomized set of examples
+# and without per-example deadlines: a landing must not depend on which random examples a
+# run happens to draw or on how loaded the machine is. Local runs keep exploring new
+# examples, and a failure found there becomes a regression test.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+    settings.load_profile("ci")
 
 
 def _repo_root() -> Path:
