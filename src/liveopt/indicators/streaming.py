@@ -82,6 +82,16 @@ class _HLCIndicator(StreamingIndicator):
         return self._value()
 
 
+class _CloseVolumeIndicator(StreamingIndicator):
+    inputs = ("close", "volume")
+
+    def update(self, close: float, volume: float) -> float:
+        """Add one bar's close and volume; return the latest value (NaN during warm-up)."""
+        self._check(close, volume)
+        self._advance(close, close, close, volume)
+        return self._value()
+
+
 class SMA(_CloseIndicator):
     """Streaming :func:`liveopt.indicators.sma`."""
 
@@ -172,36 +182,22 @@ class KDJ(_HLCIndicator):
         super().__init__(n=n, m1=m1, m2=m2)
 
 
-class OBV(StreamingIndicator):
+class OBV(_CloseVolumeIndicator):
     """Streaming :func:`liveopt.indicators.obv`."""
 
     kind = "obv"
-    inputs = ("close", "volume")
 
     def __init__(self) -> None:
         super().__init__()
 
-    def update(self, close: float, volume: float) -> float:
-        """Add one bar's close and volume; return the latest OBV."""
-        self._check(close, volume)
-        self._advance(close, close, close, volume)
-        return self._value()
 
-
-class OBVSlope(StreamingIndicator):
+class OBVSlope(_CloseVolumeIndicator):
     """Streaming :func:`liveopt.indicators.obv_slope`."""
 
     kind = "obv_slope"
-    inputs = ("close", "volume")
 
     def __init__(self, period: int = 14) -> None:
         super().__init__(period=period)
-
-    def update(self, close: float, volume: float) -> float:
-        """Add one bar's close and volume; return the latest value (NaN during warm-up)."""
-        self._check(close, volume)
-        self._advance(close, close, close, volume)
-        return self._value()
 
 
 class AwesomeOscillator(StreamingIndicator):
