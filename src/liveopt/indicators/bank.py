@@ -137,6 +137,20 @@ class IndicatorBank:
             layout.ring_base, layout.out, closed, high, low, close, volume,
         )
 
+    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """``(kind_start, row_timeframe, params, state, ring, ring_base, out)``: the bank's
+        arguments to ``liveopt._core.indicators.bank_update_nb``, for kernels that advance
+        the bank themselves (the variant pass). Mutable state: do not copy."""
+        layout = self._layout
+        return (self._kind_start, self._row_timeframe, layout.params, layout.state,
+                layout.ring, layout.ring_base, layout.out)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays that change as candles arrive (for snapshots): restoring them into
+        a bank built from the same specs resumes it exactly."""
+        layout = self._layout
+        return {"state": layout.state, "ring": layout.ring, "out": layout.out}
+
     def replay(self, timeframe: str, high, low, close, volume) -> None:
         """Feed a series of closed candles of ``timeframe`` through the bank, in order
         (for warming the bank up from history)."""

@@ -1,0 +1,29 @@
+"""Typed stub for the Cython module ``liveopt._core.events`` (C types in comments)."""
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+class EventBuffer:
+    kind: npt.NDArray[np.int8]
+    ts: npt.NDArray[np.int64]
+    a: npt.NDArray[np.float64]
+    b: npt.NDArray[np.float64]
+    c: npt.NDArray[np.float64]
+    d: npt.NDArray[np.float64]
+    def __init__(self, capacity: int, on_full: Callable[[], object]) -> None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def last_ts(self) -> int | None: ...
+    def set_last_ts(self, ts: int) -> None: ...  # int64_t
+    def clear(self) -> None: ...
+    def push_trade(self, ts: int, price: float, size: float, side: int) -> None: ...
+    def push_quote(
+        self, ts: int, bid: float, bid_size: float, ask: float, ask_size: float
+    ) -> None: ...
+    def push_depth(self, ts: int, bid_size_5: float, ask_size_5: float) -> None: ...
+    def push_funding_rate(self, ts: int, rate: float) -> None: ...

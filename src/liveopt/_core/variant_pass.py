@@ -1,0 +1,826 @@
+"""The variant pass: every variant's paper account advanced over a batch of market events.
+
+``docs/paper-execution.md`` is the specification. The batch is cut into **spans**: runs of
+events between two boundaries (a candle close of a timeframe in use, a funding time, an
+equity-sample time). Inside a span nothing is decided, so each variant only fills its
+pending order and checks its exits; that lets the pass run **variant-major**: for one
+variant at a time, its state is loaded into locals, the span's events stream past it, and
+the state is stored back. Per event the shared work (fill prices, candles) is done once in
+a first, event-major walk over the span. At each cut the per-variant cut actions (funding,
+equity samples) and the candle closes (indicator bank, signal scores, decisions) run, and
+the span's fills and closed trades (at most one of each per variant per span, because an
+entry needs a decision) are copied to the caller's output buffers.
+
+Why variant-major: a variant's position state then lives in registers across the span's
+events instead of being reloaded from memory on every event; only the event columns are
+re-read, and a span's worth of them stays in L1. Event-major (all variants per event)
+touched ~15 state arrays per variant per event.
+
+All state is caller-owned struct-of-arrays (rows are fields, columns are variants, see the
+``P_``/``F_``/``I_`` constants) and nothing here allocates; the engine layer
+(``liveopt.engine``) builds the arrays, validates inputs once and drains the outputs.
+"""
+
+import math
+
+import numpy as np
+
+from liveopt._core._jit import njit
+from liveopt._core.indicators import bank_update_nb
+from liveopt._core.metrics import (
+    EQUITY_PEAK,
+    MAX_DRAWDOWN,
+    record_trade_nb,
+)
+from liveopt._core.paper_math import (
+    break_even_roi_pct_nb,
+    liquidation_price_nb,
+    lots_for_margin_nb,
+    price_at_roi_nb,
+)
+from liveopt._core.signals import (
+    BUY,
+    N_SUBSCORES,
+    SELL,
+    STRONG_BUY,
+    STRONG_SELL,
+    score_variants_nb,
+    shared_subscores_nb,
+)
+
+# ---------------------------------------------------------------------------------------
+# Event kinds and columns. Trades: a=price, b=size, c=side. Quotes: a=bid, b=bid size,
+# c=ask, d=ask size. Depth: a=top-5 bid size, b=top-5 ask size. Funding rate: a=rate.
+# Bars (candle mode): a=open, b=high, c=low, d=close, e=volume.
+TRADE, QUOTE, DEPTH, FUNDING_RATE, BAR = 0, 1, 2, 3, 4
+
+# Exit reasons (closed-trade records).
+STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, SIGNAL, MAX_HOLD, LIQUIDATION, VARIANT_STOPPED = (
+    1, 2, 3, 4, 5, 6, 7
+)
+
+# Pending orders (I_PENDING): +1 / -1 enter long / short, EXIT closes the position.
+NO_ORDER = 0
+EXIT = 2
+
+# Variant parameters, float64[N_PARAMS, n] (from liveopt.optimizer.VariantSet).
+(P_STOP_LOSS_ROI, P_TAKE_PROFIT_ROI, P_BE_BUFFER, P_TRAIL_STEP, P_TRAIL_MOVE, P_LEVERAGE,
+ P_SIZE_PCT, P_MIN_CONFIDENCE, P_RSI_OVERSOLD, P_RSI_OVERBOUGHT, P_STRONG_BUY, P_BUY,
+ P_SELL, P_STRONG_SELL) = range(14)
+N_PARAMS = 14
+# Integer parameters, int64[N_IPARAMS, n].
+IP_MAX_HOLD_NS, IP_TIMEFRAME = range(2)
+N_IPARAMS = 2
+
+# Variant float state, float64[N_FSTATE, n]. "R_" fields hold the span's closed trade.
+(F_CASH, F_ENTRY_PX, F_LOTS, F_MARGIN, F_STOP, F_TAKE_PROFIT, F_LIQUIDATION, F_LOW_TRIGGER,
+ F_HIGH_TRIGGER, F_TRAIL_PX, F_STOP_ROI, F_ANCHOR_ROI, F_ENTRY_FEE, F_FUNDING,
+ F_FUNDING_TOTAL, F_EQUITY, F_SAMPLE_EQUITY, F_SAMPLES, F_SAMPLE_MEAN, F_SAMPLE_M2,
+ F_R_ENTRY_PX, F_R_EXIT_PX, F_R_LOTS, F_R_ENTRY_FEE, F_R_EXIT_FEE, F_R_FUNDING, F_R_GROSS,
+ F_R_NET, F_R_RETURN, F_R_ROI) = range(30)
+N_FSTATE = 30
+# Variant integer state, int64[N_ISTATE, n].
+(I_SIDE, I_PENDING, I_PENDING_TS, I_ENTRY_TS, I_EXPIRY, I_TRAILED, I_EXPOSURE_NS,
+ I_SKIPPED, I_ACTIVE, I_FLAGS, I_R_SIDE, I_R_ENTRY_TS, I_R_EXIT_TS, I_R_REASON,
+ I_R_MAKER) = range(15)
+N_ISTATE = 15
+FLAG_OPENED = 1  # the span has an entry fill
+FLAG_CLOSED = 2  # the span has a closed trade
+
+# Engine settings, float64[N_SETTINGS] and int64[N_ISETTINGS].
+(S_CAPITAL, S_TAKER, S_MAKER, S_SLIPPAGE, S_MULTIPLIER, S_LOT, S_MAINT_MARGIN) = range(7)
+N_SETTINGS = 7
+(IS_LATENCY_NS, IS_SAMPLE_NS, IS_SIDES, IS_TP_LIMIT, IS_TRAILING, IS_CANDLE_MODE,
+ IS_BAR_NS) = range(7)
+N_ISETTINGS = 7
+
+# Shared market state, float64[N_MARKET], and clocks, int64[N_CLOCK].
+M_LAST_PRICE, M_BID, M_ASK, M_HAVE_QUOTE, M_IMBALANCE, M_FUNDING_RATE = range(6)
+N_MARKET = 6
+C_STARTED, C_NEXT_SAMPLE, C_NEXT_FUNDING, C_LAST_TS, C_EVENTS = range(5)
+N_CLOCK = 5
+
+# Candle builders, float64[N_CANDLE, n_timeframes] plus int64 bucket starts and counts.
+CB_OPEN, CB_HIGH, CB_LOW, CB_CLOSE, CB_VOLUME = range(5)
+N_CANDLE = 5
+
+# Rows of the indicator bank that feed the signal model, int64[n_timeframes, N_SIGNAL_ROWS].
+(R_RSI, R_WILLIAMS_R, R_MACD, R_AO, R_EMA_FAST, R_EMA_SLOW, R_STOCH, R_BOLLINGER, R_KDJ,
+ R_OBV_SLOPE) = range(10)
+N_SIGNAL_ROWS = 10
+
+# Output records. Entry fills: int64[3, cap] (variant, ts, side) and float64[3, cap]
+# (price, lots, fee). Closed trades: int64[6, cap] (variant, side, entry_ts, exit_ts,
+# reason, maker) and float64[10, cap] (entry_px, exit_px, lots, entry_fee, exit_fee,
+# funding, gross, net, net_return, roi_pct). out_count: [fills, trades].
+N_OPEN_I, N_OPEN_F, N_TRADE_I, N_TRADE_F = 3, 3, 6, 10
+
+FUNDING_PERIOD_NS = 8 * 3600 * 1_000_000_000  # 00:00, 08:00, 16:00 UTC
+NO_TIME = np.iinfo(np.int64).max
+NOT_STARTED = np.iinfo(np.int64).min
+# Trailing levels are pre-checked on price and decided on ROI (the specification's test);
+# the price level is moved this far towards the current price so rounding in the
+# ROI-to-price conversion can never make the pre-check miss a level the ROI reaches.
+_TRAIL_PRECHECK = 1e-12
+
+
+# ---------------------------------------------------------------------------------------
+# Per-variant helpers. They take the variant's state arrays and index ``v``; the span
+# loops keep the hot fields in locals and call these only on rare events.
+
+
+@njit(inline="always")
+def _mark(stats, v, equity):
+    # Drawdown from the running equity peak (liveopt._core.metrics.record_equity_nb).
+    peak = stats[EQUITY_PEAK, v]
+    if equity > peak:
+        stats[EQUITY_PEAK, v] = equity
+    elif peak > 0.0:
+        drawdown = (peak - equity) / peak
+        if drawdown > stats[MAX_DRAWDOWN, v]:
+            stats[MAX_DRAWDOWN, v] = drawdown
+
+
+@njit(inline="always")
+def _set_triggers(fs, side, v):
+    # The two price triggers of the open position: a long exits at or below LOW (stop or
+    # liquidation, whichever is higher) and at or above HIGH (take-profit); a short the
+    # mirror image.
+    if side > 0:
+        fs[F_LOW_TRIGGER, v] = max(fs[F_STOP, v], fs[F_LIQUIDATION, v])
+        fs[F_HIGH_TRIGGER, v] = fs[F_TAKE_PROFIT, v]
+    else:
+        fs[F_LOW_TRIGGER, v] = fs[F_TAKE_PROFIT, v]
+        fs[F_HIGH_TRIGGER, v] = min(fs[F_STOP, v], fs[F_LIQUIDATION, v])
+
+
+@njit
+def _open(vp, ip, fs, ist, stats, settings, isettings, v, side, price, ts):
+    """Enter at ``price``; returns False when the cash buys no lot (entry skipped)."""
+    cash = fs[F_CASH, v]
+    leverage = vp[P_LEVERAGE, v]
+    multiplier = settings[S_MULTIPLIER]
+    lots = 0.0
+    if cash > 0.0:
+        lots = lots_for_margin_nb(cash, vp[P_SIZE_PCT, v], leverage, price, multiplier,
+                                  settings[S_LOT])
+    if lots <= 0.0:
+        ist[I_SKIPPED, v] += 1
+        return False
+    notional = lots * multiplier * price
+    taker = settings[S_TAKER]
+    fee = taker * notional
+    fs[F_CASH, v] = cash - fee
+    fs[F_ENTRY_PX, v] = price
+    fs[F_LOTS, v] = lots
+    fs[F_MARGIN, v] = notional / leverage
+    fs[F_ENTRY_FEE, v] = fee
+    fs[F_FUNDING, v] = 0.0
+    s = float(side)
+    fs[F_STOP_ROI, v] = -vp[P_STOP_LOSS_ROI, v]
+    fs[F_STOP, v] = price_at_roi_nb(s, price, -vp[P_STOP_LOSS_ROI, v], leverage)
+    fs[F_TAKE_PROFIT, v] = price_at_roi_nb(s, price, vp[P_TAKE_PROFIT_ROI, v], leverage)
+    fs[F_LIQUIDATION, v] = liquidation_price_nb(s, price, leverage, settings[S_MAINT_MARGIN])
+    _set_triggers(fs, side, v)
+    if isettings[IS_TRAILING]:
+        arm = break_even_roi_pct_nb(s, price, taker, taker, leverage) + vp[P_BE_BUFFER, v]
+        fs[F_ANCHOR_ROI, v] = arm
+        fs[F_TRAIL_PX, v] = price_at_roi_nb(s, price, arm, leverage) * (1.0 - s * _TRAIL_PRECHECK)
+    else:
+        fs[F_ANCHOR_ROI, v] = math.nan
+        fs[F_TRAIL_PX, v] = math.nan
+    ist[I_SIDE, v] = side
+    ist[I_TRAILED, v] = 0
+    ist[I_ENTRY_TS, v] = ts
+    ist[I_EXPIRY, v] = ts + ip[IP_MAX_HOLD_NS, v]
+    ist[I_FLAGS, v] |= FLAG_OPENED
+    return True
+
+
+@njit
+def _trail(vp, fs, ist, v, side, price):
+    """Advance the trailing staircase for a price at or past the pre-checked level."""
+    s = float(side)
+    entry = fs[F_ENTRY_PX, v]
+    leverage = vp[P_LEVERAGE, v]
+    roi = s * (price - entry) / entry * leverage * 100.0
+    anchor = fs[F_ANCHOR_ROI, v]
+    step = vp[P_TRAIL_STEP, v]
+    armed = ist[I_TRAILED, v] != 0
+    if not armed:
+        if roi < anchor:
+            return
+        # Armed: the stop moves to break-even (the arming level minus the buffer).
+        ist[I_TRAILED, v] = 1
+        fs[F_STOP_ROI, v] = anchor - vp[P_BE_BUFFER, v]
+    steps = math.floor((roi - anchor) / step)
+    if steps > 0.0:
+        anchor += steps * step
+        fs[F_ANCHOR_ROI, v] = anchor
+        fs[F_STOP_ROI, v] += steps * vp[P_TRAIL_MOVE, v]
+    elif armed:
+        return  # pre-check passed on rounding only; the ROI has not reached the level
+    stop = price_at_roi_nb(s, entry, fs[F_STOP_ROI, v], leverage)
+    if side > 0:
+        fs[F_STOP, v] = max(fs[F_STOP, v], stop)
+    else:
+        fs[F_STOP, v] = min(fs[F_STOP, v], stop)
+    _set_triggers(fs, side, v)
+    fs[F_TRAIL_PX, v] = (
+        price_at_roi_nb(s, entry, anchor + step, leverage) * (1.0 - s * _TRAIL_PRECHECK)
+    )
+
+
+@njit
+def _close(fs, ist, stats, settings, v, exit_price, ts, reason, maker):
+    """Close the position at ``exit_price``; liquidation when the exit is at or beyond the
+    liquidation price (or the liquidation price was the trigger)."""
+    side = ist[I_SIDE, v]
+    s = float(side)
+    entry = fs[F_ENTRY_PX, v]
+    lots = fs[F_LOTS, v]
+    margin = fs[F_MARGIN, v]
+    multiplier = settings[S_MULTIPLIER]
+    liquidation = fs[F_LIQUIDATION, v]
+    if reason == LIQUIDATION or s * (exit_price - liquidation) <= 0.0:
+        reason = LIQUIDATION
+        exit_price = liquidation
+        gross = -margin
+        exit_fee = 0.0
+        maker = 0
+    else:
+        gross = s * (exit_price - entry) * lots * multiplier
+        rate = settings[S_MAKER] if maker else settings[S_TAKER]
+        exit_fee = rate * lots * multiplier * exit_price
+    entry_fee = fs[F_ENTRY_FEE, v]
+    funding = fs[F_FUNDING, v]
+    net = gross - entry_fee - exit_fee - funding
+    cash = fs[F_CASH, v] + gross - exit_fee
+    fs[F_CASH, v] = cash
+    fs[F_EQUITY, v] = cash
+    net_return = net / margin
+    record_trade_nb(stats, v, net_return, net, gross, entry_fee + exit_fee)
+    _mark(stats, v, cash)
+    ist[I_EXPOSURE_NS, v] += ts - ist[I_ENTRY_TS, v]
+    fs[F_R_ENTRY_PX, v] = entry
+    fs[F_R_EXIT_PX, v] = exit_price
+    fs[F_R_LOTS, v] = lots
+    fs[F_R_ENTRY_FEE, v] = entry_fee
+    fs[F_R_EXIT_FEE, v] = exit_fee
+    fs[F_R_FUNDING, v] = funding
+    fs[F_R_GROSS, v] = gross
+    fs[F_R_NET, v] = net
+    fs[F_R_RETURN, v] = net_return
+    fs[F_R_ROI, v] = gross / margin * 100.0
+    ist[I_R_SIDE, v] = side
+    ist[I_R_ENTRY_TS, v] = ist[I_ENTRY_TS, v]
+    ist[I_R_EXIT_TS, v] = ts
+    ist[I_R_REASON, v] = reason
+    ist[I_R_MAKER, v] = maker
+    ist[I_FLAGS, v] |= FLAG_CLOSED
+    ist[I_SIDE, v] = 0
+    ist[I_EXPIRY, v] = NO_TIME
+    if ist[I_PENDING, v] == EXIT:
+        ist[I_PENDING, v] = NO_ORDER  # the signal exit has nothing left to close
+    fs[F_LOW_TRIGGER, v] = -math.inf
+    fs[F_HIGH_TRIGGER, v] = math.inf
+    fs[F_TRAIL_PX, v] = math.nan
+
+
+@njit(inline="always")
+def _stop_reason(ist, fs, v, side):
+    # The stop trigger fired: liquidation if the liquidation price is the tighter level.
+    if side * (fs[F_LIQUIDATION, v] - fs[F_STOP, v]) >= 0.0:
+        return LIQUIDATION
+    return TRAILING_STOP if ist[I_TRAILED, v] else STOP_LOSS
+
+
+@njit
+def _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_price, sell_price,
+                  ts):
+    pending = ist[I_PENDING, v]
+    ist[I_PENDING, v] = NO_ORDER
+    if pending == EXIT:
+        side = ist[I_SIDE, v]
+        if side != 0:
+            _close(fs, ist, stats, settings, v, sell_price if side > 0 else buy_price, ts,
+                   SIGNAL, 0)
+    else:
+        price = buy_price if pending > 0 else sell_price
+        if _open(vp, ip, fs, ist, stats, settings, isettings, v, pending, price, ts):
+            _mark(stats, v, fs[F_CASH, v])
+            fs[F_EQUITY, v] = fs[F_CASH, v]
+
+
+# ---------------------------------------------------------------------------------------
+# Span loops: one variant over the events [e0, e1).
+
+
+@njit(inline="always")
+def _eligible(ist, v, ev_ts, buy_px, e):
+    # A pending order fills on a fill-capable event (trade or quote) at or after its time.
+    return ev_ts[e] >= ist[I_PENDING_TS, v] and buy_px[e] == buy_px[e]
+
+
+@njit
+def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px, buy_px,
+                sell_px, e0, e1):
+    multiplier = settings[S_MULTIPLIER]
+    tp_limit = isettings[IS_TP_LIMIT]
+    e = e0
+    side = ist[I_SIDE, v]
+    if side == 0:
+        # Flat with a pending entry: skip to the event it fills on.
+        while e < e1 and not _eligible(ist, v, ev_ts, buy_px, e):
+            e += 1
+        if e == e1:
+            return
+        _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_px[e], sell_px[e],
+                      ev_ts[e])
+        side = ist[I_SIDE, v]
+        if side == 0:
+            return  # entry skipped: nothing else can happen before the next decision
+    # Open position (possibly just opened at event e, whose exits are checked next). The
+    # hot loop keeps the triggers and the drawdown state in locals.
+    s = float(side)
+    low = fs[F_LOW_TRIGGER, v]
+    high = fs[F_HIGH_TRIGGER, v]
+    trail = fs[F_TRAIL_PX, v]
+    expiry = ist[I_EXPIRY, v]
+    base = fs[F_CASH, v] - s * fs[F_LOTS, v] * multiplier * fs[F_ENTRY_PX, v]
+    slope = s * fs[F_LOTS, v] * multiplier
+    peak = stats[EQUITY_PEAK, v]
+    worst = stats[MAX_DRAWDOWN, v]
+    equity = fs[F_EQUITY, v]
+    pending_exit = ist[I_PENDING, v] == EXIT
+    while e < e1:
+        if pending_exit and _eligible(ist, v, ev_ts, buy_px, e):
+            # Pending orders fill before the event's exit checks.
+            stats[EQUITY_PEAK, v] = peak
+            stats[MAX_DRAWDOWN, v] = worst
+            _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_px[e],
+                          sell_px[e], ev_ts[e])
+            return
+        p = trade_px[e]
+        if p == p:  # a trade (quotes and book events move no stop)
+            ts = ev_ts[e]
+            if ts >= expiry or p <= low or p >= high or s * (p - trail) >= 0.0:
+                stats[EQUITY_PEAK, v] = peak
+                stats[MAX_DRAWDOWN, v] = worst
+                exit_buy = buy_px[e]
+                exit_sell = sell_px[e]
+                market_exit = exit_sell if side > 0 else exit_buy
+                if ts >= expiry:
+                    _close(fs, ist, stats, settings, v, market_exit, ts, MAX_HOLD, 0)
+                    return
+                if (side > 0 and p <= low) or (side < 0 and p >= high):
+                    _close(fs, ist, stats, settings, v, market_exit, ts,
+                           _stop_reason(ist, fs, v, s), 0)
+                    return
+                if (side > 0 and p >= high) or (side < 0 and p <= low):
+                    if tp_limit:
+                        _close(fs, ist, stats, settings, v, fs[F_TAKE_PROFIT, v], ts,
+                               TAKE_PROFIT, 1)
+                    else:
+                        _close(fs, ist, stats, settings, v, market_exit, ts, TAKE_PROFIT, 0)
+                    return
+                # The trailing level: the stop moves, and is not re-checked on this event.
+                _trail(vp, fs, ist, v, side, p)
+                low = fs[F_LOW_TRIGGER, v]
+                high = fs[F_HIGH_TRIGGER, v]
+                trail = fs[F_TRAIL_PX, v]
+            equity = base + slope * p
+            if equity > peak:
+                peak = equity
+            elif peak > 0.0 and peak - equity > worst * peak:
+                worst = (peak - equity) / peak
+        e += 1
+    stats[EQUITY_PEAK, v] = peak
+    stats[MAX_DRAWDOWN, v] = worst
+    fs[F_EQUITY, v] = equity
+
+
+@njit
+def _bar_exit(fs, ist, stats, settings, isettings, v, side, price, ts, reason):
+    # Market exit at ``price`` moved against the order by the slippage.
+    slip = settings[S_SLIPPAGE]
+    _close(fs, ist, stats, settings, v, price * (1.0 - side * slip), ts, reason, 0)
+
+
+@njit
+def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b, ev_c,
+               ev_d, e0, e1):
+    multiplier = settings[S_MULTIPLIER]
+    slip = settings[S_SLIPPAGE]
+    tp_limit = isettings[IS_TP_LIMIT]
+    for e in range(e0, e1):
+        ts = ev_ts[e]
+        bar_open = ev_a[e]
+        if ist[I_PENDING, v] != NO_ORDER and ts >= ist[I_PENDING_TS, v]:
+            _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v,
+                          bar_open * (1.0 + slip), bar_open * (1.0 - slip), ts)
+        side = ist[I_SIDE, v]
+        if side == 0:
+            if ist[I_PENDING, v] == NO_ORDER:
+                return
+            continue
+        s = float(side)
+        bar_high = ev_b[e]
+        bar_low = ev_c[e]
+        low = fs[F_LOW_TRIGGER, v]
+        high = fs[F_HIGH_TRIGGER, v]
+        # Long: adverse extreme is the low, the stop is LOW, the take-profit HIGH.
+        adverse = bar_low if side > 0 else bar_high
+        favourable = bar_high if side > 0 else bar_low
+        stop_level = low if side > 0 else high
+        target = high if side > 0 else low
+        if ts >= ist[I_EXPIRY, v]:
+            _bar_exit(fs, ist, stats, settings, isettings, v, s, bar_open, ts, MAX_HOLD)
+        elif s * (bar_open - stop_level) <= 0.0:  # gapped through the stop
+            _bar_exit(fs, ist, stats, settings, isettings, v, s, bar_open, ts,
+                      _stop_reason(ist, fs, v, s))
+        elif s * (bar_open - target) >= 0.0:  # gapped through the take-profit
+            if tp_limit:
+                _close(fs, ist, stats, settings, v, bar_open, ts, TAKE_PROFIT, 1)
+            else:
+                _bar_exit(fs, ist, stats, settings, isettings, v, s, bar_open, ts,
+                          TAKE_PROFIT)
+        elif s * (adverse - stop_level) <= 0.0:  # stop first when both are touched
+            _bar_exit(fs, ist, stats, settings, isettings, v, s, stop_level, ts,
+                      _stop_reason(ist, fs, v, s))
+        elif s * (favourable - target) >= 0.0:
+            if tp_limit:
+                _close(fs, ist, stats, settings, v, target, ts, TAKE_PROFIT, 1)
+            else:
+                _bar_exit(fs, ist, stats, settings, isettings, v, s, target, ts,
+                          TAKE_PROFIT)
+        else:
+            # Survived the bar: equity along open, adverse, favourable, close; then the
+            # trailing stop from the favourable extreme, effective from the next bar.
+            base = fs[F_CASH, v] - s * fs[F_LOTS, v] * multiplier * fs[F_ENTRY_PX, v]
+            slope = s * fs[F_LOTS, v] * multiplier
+            _mark(stats, v, base + slope * bar_open)
+            _mark(stats, v, base + slope * adverse)
+            _mark(stats, v, base + slope * favourable)
+            equity = base + slope * ev_d[e]
+            _mark(stats, v, equity)
+            fs[F_EQUITY, v] = equity
+            if s * (favourable - fs[F_TRAIL_PX, v]) >= 0.0:
+                _trail(vp, fs, ist, v, side, favourable)
+
+
+# ---------------------------------------------------------------------------------------
+# Cut actions.
+
+
+@njit
+def _charge_funding(fs, ist, stats, settings, market, n):
+    rate = market[M_FUNDING_RATE]
+    price = market[M_LAST_PRICE]
+    multiplier = settings[S_MULTIPLIER]
+    for v in range(n):
+        side = ist[I_SIDE, v]
+        if side != 0:
+            payment = side * rate * fs[F_LOTS, v] * multiplier * price
+            fs[F_CASH, v] -= payment
+            fs[F_FUNDING, v] += payment
+            fs[F_FUNDING_TOTAL, v] += payment
+            entry = fs[F_ENTRY_PX, v]
+            equity = fs[F_CASH, v] + side * fs[F_LOTS, v] * multiplier * (price - entry)
+            fs[F_EQUITY, v] = equity
+            _mark(stats, v, equity)
+
+
+@njit
+def _sample_equity(fs, n, boundaries):
+    # One equity sample per boundary crossed: the first sees the change since the last
+    # sample, the rest of a gap repeat the same equity (zero returns). Welford's update,
+    # with the zeros merged in one step (Chan et al.'s pairwise combination).
+    for v in range(n):
+        equity = fs[F_EQUITY, v]
+        previous = fs[F_SAMPLE_EQUITY, v]
+        r = equity / previous - 1.0 if previous > 0.0 else 0.0
+        count = fs[F_SAMPLES, v] + 1.0
+        delta = r - fs[F_SAMPLE_MEAN, v]
+        mean = fs[F_SAMPLE_MEAN, v] + delta / count
+        m2 = fs[F_SAMPLE_M2, v] + delta * (r - mean)
+        zeros = float(boundaries - 1)
+        if zeros > 0.0:
+            total = count + zeros
+            m2 += mean * mean * count * zeros / total
+            mean = mean * count / total
+            count = total
+        fs[F_SAMPLES, v] = count
+        fs[F_SAMPLE_MEAN, v] = mean
+        fs[F_SAMPLE_M2, v] = m2
+        fs[F_SAMPLE_EQUITY, v] = equity
+
+
+@njit
+def _decide(vp, ist, isettings, order, first, last, signal, confidence, decision_ts):
+    sides = isettings[IS_SIDES]  # 0 both, 1 long only, -1 short only
+    latency = isettings[IS_LATENCY_NS]
+    for k in range(first, last):
+        v = order[k]
+        if ist[I_ACTIVE, v] == 0 or ist[I_PENDING, v] != NO_ORDER:
+            continue
+        if confidence[v] < vp[P_MIN_CONFIDENCE, v]:
+            continue
+        sig = signal[v]
+        side = ist[I_SIDE, v]
+        if side == 0:
+            if sig == STRONG_BUY and sides >= 0:
+                ist[I_PENDING, v] = 1
+            elif sig == STRONG_SELL and sides <= 0:
+                ist[I_PENDING, v] = -1
+            else:
+                continue
+        elif (side > 0 and sig == STRONG_SELL) or (side < 0 and sig == STRONG_BUY):
+            ist[I_PENDING, v] = EXIT
+        else:
+            continue
+        ist[I_PENDING_TS, v] = decision_ts + latency
+
+
+@njit
+def _close_candle(tf, decision_ts, candles, market, kind_start, row_timeframe, bank_params,
+                  bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c, bar_v,
+                  signal_rows, subscores, vp, ist, isettings, weights, order, order_start,
+                  score, confidence, signal):
+    # One closed candle of timeframe ``tf``: advance its indicator rows, score its
+    # variants, take their decisions.
+    closed[:] = 0
+    closed[tf] = 1
+    bar_h[tf] = candles[CB_HIGH, tf]
+    bar_l[tf] = candles[CB_LOW, tf]
+    bar_c[tf] = candles[CB_CLOSE, tf]
+    bar_v[tf] = candles[CB_VOLUME, tf]
+    bank_update_nb(kind_start, row_timeframe, bank_params, bank_state, ring, ring_base,
+                   bank_out, closed, bar_h, bar_l, bar_c, bar_v)
+    first = order_start[tf]
+    last = order_start[tf + 1]
+    if first == last:
+        return
+    rows = signal_rows[tf]
+    stoch = rows[R_STOCH]
+    bands = rows[R_BOLLINGER]
+    shared_subscores_nb(
+        bank_out[rows[R_WILLIAMS_R], 0], bank_out[rows[R_MACD], 0], bank_out[rows[R_MACD], 2],
+        bank_out[rows[R_AO], 0], bank_out[rows[R_EMA_FAST], 0], bank_out[rows[R_EMA_SLOW], 0],
+        bank_out[stoch, 0], bank_out[stoch, 1], candles[CB_CLOSE, tf], bank_out[bands, 0],
+        bank_out[bands, 2], bank_out[rows[R_KDJ], 2], bank_out[rows[R_OBV_SLOPE], 0],
+        market[M_IMBALANCE], subscores,
+    )
+    score_variants_nb(subscores, bank_out[rows[R_RSI], 0], order[first:last], weights,
+                      vp[P_RSI_OVERSOLD], vp[P_RSI_OVERBOUGHT], vp[P_STRONG_BUY], vp[P_BUY],
+                      vp[P_SELL], vp[P_STRONG_SELL], score, confidence, signal)
+    _decide(vp, ist, isettings, order, first, last, signal, confidence, decision_ts)
+
+
+@njit
+def _flush(fs, ist, n, open_i, open_f, trade_i, trade_f, out_count):
+    # Copy the span's entry fills and closed trades to the outputs, variant order.
+    n_open = out_count[0]
+    n_trade = out_count[1]
+    for v in range(n):
+        flags = ist[I_FLAGS, v]
+        if flags == 0:
+            continue
+        ist[I_FLAGS, v] = 0
+        if flags & FLAG_OPENED:
+            open_i[0, n_open] = v
+            open_i[1, n_open] = ist[I_ENTRY_TS, v]
+            open_i[2, n_open] = ist[I_SIDE, v] if not flags & FLAG_CLOSED else ist[I_R_SIDE, v]
+            open_f[0, n_open] = fs[F_ENTRY_PX, v]
+            open_f[1, n_open] = fs[F_LOTS, v]
+            open_f[2, n_open] = fs[F_ENTRY_FEE, v]
+            n_open += 1
+        if flags & FLAG_CLOSED:
+            trade_i[0, n_trade] = v
+            trade_i[1, n_trade] = ist[I_R_SIDE, v]
+            trade_i[2, n_trade] = ist[I_R_ENTRY_TS, v]
+            trade_i[3, n_trade] = ist[I_R_EXIT_TS, v]
+            trade_i[4, n_trade] = ist[I_R_REASON, v]
+            trade_i[5, n_trade] = ist[I_R_MAKER, v]
+            for k in range(N_TRADE_F):
+                trade_f[k, n_trade] = fs[F_R_ENTRY_PX + k, v]
+            n_trade += 1
+    out_count[0] = n_open
+    out_count[1] = n_trade
+
+
+# ---------------------------------------------------------------------------------------
+# The pass.
+
+
+@njit
+def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
+                  buy_px, sell_px, trade_px,
+                  settings, isettings, market, clock,
+                  tf_ns, cb_start, cb_count, candles,
+                  kind_start, row_timeframe, bank_params, bank_state, ring, ring_base,
+                  bank_out, closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores,
+                  vp, ip, weights, fs, ist, stats, order, order_start,
+                  score, confidence, signal,
+                  open_i, open_f, trade_i, trade_f, out_count):
+    """Advance every variant over events ``[0, n_events)``; returns how many were consumed.
+
+    It stops early, at a cut, when the output buffers have less room than one record of
+    each kind per variant; the caller drains them and calls again with the rest. Event
+    columns are caller-validated (non-decreasing ts, finite positive prices).
+    """
+    n = fs.shape[1]
+    n_tf = tf_ns.shape[0]
+    capacity = trade_i.shape[1]
+    candle_mode = isettings[IS_CANDLE_MODE] != 0
+    bar_ns = isettings[IS_BAR_NS]
+    sample_ns = isettings[IS_SAMPLE_NS]
+    slip = settings[S_SLIPPAGE]
+    e = 0
+    if n_events > 0 and clock[C_STARTED] == 0:
+        clock[C_STARTED] = 1
+        first_ts = ev_ts[0]
+        clock[C_NEXT_SAMPLE] = (first_ts // sample_ns + 1) * sample_ns
+    while e < n_events:
+        if capacity - out_count[1] < n or capacity - out_count[0] < n:
+            return e
+        # --- the cut before event e: everything whose time is <= ts ----------------
+        now = ev_ts[e]
+        _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
+             kind_start, row_timeframe, bank_params, bank_state, ring, ring_base, bank_out,
+             closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores, vp, fs, ist,
+             stats, weights, order, order_start, score, confidence, signal, n, n_tf)
+        # --- shared walk: the span's events, until one reaches the next cut ----------
+        next_cut = _next_cut(clock, tf_ns, cb_start, n_tf)
+        span_start = e
+        if candle_mode:
+            # One bar per span: every bar may close candles at its end.
+            _bar_walk(e, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, market, clock, tf_ns,
+                      cb_start, cb_count, candles, n_tf)
+            e += 1
+        else:
+            while e < n_events:
+                ts = ev_ts[e]
+                if e > span_start and ts >= next_cut:
+                    break
+                kind = ev_kind[e]
+                if kind == TRADE:
+                    price = ev_a[e]
+                    trade_px[e] = price
+                    market[M_LAST_PRICE] = price
+                    if market[M_HAVE_QUOTE] != 0.0:
+                        buy_px[e] = market[M_ASK]
+                        sell_px[e] = market[M_BID]
+                    else:
+                        buy_px[e] = price * (1.0 + slip)
+                        sell_px[e] = price * (1.0 - slip)
+                    next_cut = min(next_cut, _add_trade(ts, price, ev_b[e], tf_ns, cb_start,
+                                                        cb_count, candles, n_tf))
+                elif kind == QUOTE:
+                    market[M_BID] = ev_a[e]
+                    market[M_ASK] = ev_c[e]
+                    market[M_HAVE_QUOTE] = 1.0
+                    trade_px[e] = math.nan
+                    buy_px[e] = ev_c[e]
+                    sell_px[e] = ev_a[e]
+                else:
+                    trade_px[e] = math.nan
+                    buy_px[e] = math.nan
+                    sell_px[e] = math.nan
+                    if kind == DEPTH:
+                        total = ev_a[e] + ev_b[e]
+                        market[M_IMBALANCE] = (
+                            (ev_a[e] - ev_b[e]) / total if total > 0.0 else math.nan
+                        )
+                    elif kind == FUNDING_RATE:
+                        if market[M_FUNDING_RATE] != market[M_FUNDING_RATE]:
+                            clock[C_NEXT_FUNDING] = (ts // FUNDING_PERIOD_NS + 1) * (
+                                FUNDING_PERIOD_NS
+                            )
+                            next_cut = min(next_cut, clock[C_NEXT_FUNDING])
+                        market[M_FUNDING_RATE] = ev_a[e]
+                clock[C_LAST_TS] = ts
+                e += 1
+        # --- every variant over the span ----------------------------------------------
+        if candle_mode:
+            for v in range(n):
+                if ist[I_SIDE, v] != 0 or ist[I_PENDING, v] != NO_ORDER:
+                    _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a,
+                               ev_b, ev_c, ev_d, span_start, e)
+            market[M_LAST_PRICE] = ev_d[span_start]
+            clock[C_LAST_TS] = ev_ts[span_start]
+            # The bar is complete: candles ending with it close now.
+            _cut(ev_ts[span_start] + bar_ns, settings, isettings, market, clock, tf_ns,
+                 cb_start, cb_count, candles, kind_start, row_timeframe, bank_params,
+                 bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c, bar_v,
+                 signal_rows, subscores, vp, fs, ist, stats, weights, order, order_start,
+                 score, confidence, signal, n, n_tf)
+        else:
+            for v in range(n):
+                if ist[I_SIDE, v] != 0 or ist[I_PENDING, v] != NO_ORDER:
+                    _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts,
+                                trade_px, buy_px, sell_px, span_start, e)
+        _flush(fs, ist, n, open_i, open_f, trade_i, trade_f, out_count)
+        clock[C_EVENTS] += e - span_start
+    return e
+
+
+@njit(inline="always")
+def _next_cut(clock, tf_ns, cb_start, n_tf):
+    cut = min(clock[C_NEXT_SAMPLE], clock[C_NEXT_FUNDING])
+    for t in range(n_tf):
+        if cb_start[t] != NOT_STARTED:
+            cut = min(cut, cb_start[t] + tf_ns[t])
+    return cut
+
+
+@njit(inline="always")
+def _add_trade(ts, price, size, tf_ns, cb_start, cb_count, candles, n_tf):
+    # Returns the earliest bucket end: the first trade starts the builders, and the span
+    # that started before them must still stop at their first boundary.
+    cut = NO_TIME
+    for t in range(n_tf):
+        if cb_start[t] == NOT_STARTED:
+            cb_start[t] = ts - ts % tf_ns[t]
+        if cb_count[t] == 0:
+            candles[CB_OPEN, t] = price
+            candles[CB_HIGH, t] = price
+            candles[CB_LOW, t] = price
+            candles[CB_CLOSE, t] = price
+            candles[CB_VOLUME, t] = size
+        else:
+            candles[CB_HIGH, t] = max(candles[CB_HIGH, t], price)
+            candles[CB_LOW, t] = min(candles[CB_LOW, t], price)
+            candles[CB_CLOSE, t] = price
+            candles[CB_VOLUME, t] += size
+        cb_count[t] += 1
+        cut = min(cut, cb_start[t] + tf_ns[t])
+    return cut
+
+
+@njit
+def _bar_walk(e, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, market, clock, tf_ns, cb_start,
+              cb_count, candles, n_tf):
+    ts = ev_ts[e]
+    for t in range(n_tf):
+        if cb_start[t] == NOT_STARTED:
+            cb_start[t] = ts - ts % tf_ns[t]
+        if cb_count[t] == 0:
+            candles[CB_OPEN, t] = ev_a[e]
+            candles[CB_HIGH, t] = ev_b[e]
+            candles[CB_LOW, t] = ev_c[e]
+            candles[CB_CLOSE, t] = ev_d[e]
+            candles[CB_VOLUME, t] = ev_e[e]
+        else:
+            candles[CB_HIGH, t] = max(candles[CB_HIGH, t], ev_b[e])
+            candles[CB_LOW, t] = min(candles[CB_LOW, t], ev_c[e])
+            candles[CB_CLOSE, t] = ev_d[e]
+            candles[CB_VOLUME, t] += ev_e[e]
+        cb_count[t] += 1
+
+
+@njit
+def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
+         kind_start, row_timeframe, bank_params, bank_state, ring, ring_base, bank_out,
+         closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores, vp, fs, ist, stats,
+         weights, order, order_start, score, confidence, signal, n, n_tf):
+    # 1. funding, once per funding time crossed
+    # (A closed form, not `while next <= now: next += period`: LLVM turns that loop into a
+    # 128-bit division, __udivti3, which Numba's JIT linker does not provide.)
+    if clock[C_NEXT_FUNDING] <= now:
+        times = (now - clock[C_NEXT_FUNDING]) // FUNDING_PERIOD_NS + 1
+        for _ in range(times):
+            _charge_funding(fs, ist, stats, settings, market, n)
+        clock[C_NEXT_FUNDING] += times * FUNDING_PERIOD_NS
+    # 2. equity samples
+    sample_ns = isettings[IS_SAMPLE_NS]
+    if clock[C_NEXT_SAMPLE] <= now:
+        boundaries = (now - clock[C_NEXT_SAMPLE]) // sample_ns + 1
+        _sample_equity(fs, n, boundaries)
+        clock[C_NEXT_SAMPLE] += boundaries * sample_ns
+    # 3. candle closes, shortest timeframe first, gap candles included
+    for t in range(n_tf):
+        if cb_start[t] == NOT_STARTED:
+            continue
+        while cb_start[t] + tf_ns[t] <= now:
+            end = cb_start[t] + tf_ns[t]
+            if cb_count[t] == 0:  # gap: repeat the previous close with zero volume
+                price = candles[CB_CLOSE, t]
+                candles[CB_OPEN, t] = price
+                candles[CB_HIGH, t] = price
+                candles[CB_LOW, t] = price
+                candles[CB_VOLUME, t] = 0.0
+            _close_candle(t, end, candles, market, kind_start, row_timeframe, bank_params,
+                          bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c,
+                          bar_v, signal_rows, subscores, vp, ist, isettings, weights, order,
+                          order_start, score, confidence, signal)
+            cb_start[t] = end
+            cb_count[t] = 0
+
+
+def subscores_buffer():
+    """Scratch for the shared sub-scores (plain Python)."""
+    return np.zeros(N_SUBSCORES)
+
+
+__all__ = ["BUY", "SELL", "run_events_nb", "subscores_buffer"]

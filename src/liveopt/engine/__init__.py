@@ -1,0 +1,26 @@
+"""The all-variants engine: N variants of a strategy, one market stream, one paper account
+each, evaluated together in one compiled pass (``docs/paper-execution.md``)."""
+
+from liveopt.engine.config import EngineConfig
+from liveopt.engine.engine import METRICS_DTYPE, SIGNAL_INDICATORS, Engine
+from liveopt.engine.records import (
+    FILL_DTYPE,
+    REASON_CODES,
+    REASON_NAMES,
+    TRADE_DTYPE,
+    ClosedTrade,
+    FillBatch,
+)
+
+__all__ = [
+    "FILL_DTYPE",
+    "METRICS_DTYPE",
+    "REASON_CODES",
+    "REASON_NAMES",
+    "SIGNAL_INDICATORS",
+    "TRADE_DTYPE",
+    "ClosedTrade",
+    "Engine",
+    "EngineConfig",
+    "FillBatch",
+]

@@ -1,0 +1,563 @@
+"""``Engine``: every variant of a strategy on one market stream, each on its own paper account.
+
+Embeddable: plain method calls, no asyncio, no threads. Single events
+(:meth:`Engine.on_trade` and friends) are appended to a Cython buffer and the compiled
+variant pass (``liveopt._core.variant_pass``) runs over the buffer when it fills, or when
+results are read; array calls (:meth:`Engine.on_trades`, :meth:`Engine.on_candles`) run it
+directly. Either way every event is processed in order, so results do not depend on how
+the stream was cut into calls.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from liveopt._core import variant_pass as vp
+from liveopt._core.events import EventBuffer
+from liveopt.data.candles import validate_trades
+from liveopt.engine.config import EngineConfig
+from liveopt.engine.records import (
+    FILL_DTYPE,
+    TRADE_DTYPE,
+    FillBatch,
+    entry_fills_from_columns,
+    exit_fills,
+    trades_from_columns,
+)
+from liveopt.indicators.bank import IndicatorBank
+from liveopt.indicators.specs import IndicatorSpec, indicator
+from liveopt.metrics import TradeStats
+from liveopt.optimizer import VariantSet
+from liveopt.timeframes import NS_PER_SECOND, timeframe_ns
+
+#: The indicator configurations the signal model reads, in ``variant_pass.R_*`` order
+#: (docs/signal-model.md); the engine computes them once per timeframe in use.
+SIGNAL_INDICATORS: tuple[IndicatorSpec, ...] = (
+    indicator("rsi", period=14),
+    indicator("williams_r", period=14),
+    indicator("macd", fast=12, slow=26, signal=9),
+    indicator("awesome_oscillator", fast=5, slow=34),
+    indicator("ema", period=50),
+    indicator("ema", period=200),
+    indicator("stochastic", k_period=14, k_smooth=3, d_period=3),
+    indicator("bollinger", period=20, k=2.0),
+    indicator("kdj", n=9, m1=3, m2=3),
+    indicator("obv_slope", period=14),
+)
+
+_YEAR_NS = 365 * 24 * 3600 * NS_PER_SECOND
+# Array calls are processed in chunks of this many events, the size of the per-event
+# scratch columns (fill prices): 64k events of 3 float64 columns is 1.5 MB.
+_CHUNK = 65_536
+_SNAPSHOT_VERSION = 1
+
+#: Fields of :meth:`Engine.metrics`, one row per variant.
+METRICS_DTYPE = np.dtype(
+    [
+        ("variant", np.int64),
+        ("config_hash", np.uint64),
+        ("trades", np.int64),
+        ("wins", np.int64),
+        ("losses", np.int64),
+        ("win_rate", np.float64),
+        ("net_pnl", np.float64),
+        ("gross_pnl", np.float64),
+        ("fees", np.float64),
+        ("funding", np.float64),
+        ("equity", np.float64),
+        ("roi_pct", np.float64),
+        ("mean_return", np.float64),
+        ("var_return", np.float64),
+        ("skewness", np.float64),
+        ("kurtosis", np.float64),
+        ("sharpe_per_trade", np.float64),
+        ("sharpe_annualised", np.float64),
+        ("sortino_per_trade", np.float64),
+        ("profit_factor", np.float64),
+        ("max_drawdown", np.float64),
+        ("max_win_streak", np.int64),
+        ("max_loss_streak", np.int64),
+        ("exposure_ns", np.int64),
+        ("entries_skipped", np.int64),
+        ("side", np.int8),
+        ("lots", np.float64),
+        ("entry_price", np.float64),
+        ("unrealised_pnl", np.float64),
+        ("active", np.bool_),
+    ]
+)
+
+
+class Engine:
+    """N variants evaluated together on one market stream (docs/paper-execution.md).
+
+    Parameters
+    ----------
+    config : EngineConfig
+        Execution settings shared by all variants.
+    variants : VariantSet
+        The variants; row ``i`` is variant id ``i`` (row 0 the baseline).
+    keep_records : bool
+        Keep fills and closed trades until :meth:`drain_fills`; with False they are only
+        counted (long replays whose caller reads :meth:`metrics` alone).
+
+    Notes
+    -----
+    ``on_trade``, ``on_quote``, ``on_depth`` and ``on_funding_rate`` are the Cython
+    buffer's bound methods, so a call costs tens of nanoseconds; the buffered events are
+    processed before any result is read. An engine takes either events or candles
+    (:meth:`on_candles`), not both.
+    """
+
+    def __init__(self, config: EngineConfig, variants: VariantSet, *,
+                 keep_records: bool = True) -> None:
+        if not isinstance(config, EngineConfig):
+            raise TypeError(f"config must be an EngineConfig, got {type(config).__name__}")
+        if not isinstance(variants, VariantSet):
+            raise TypeError(f"variants must be a VariantSet, got {type(variants).__name__}")
+        n = len(variants)
+        if n == 0:
+            raise ValueError("the variant set is empty")
+        self.config = config
+        self.variants = variants
+        self.keep_records = keep_records
+        names = [variants.config.timeframes[i] for i in variants.timeframe]
+        bank = IndicatorBank(
+            IndicatorSpec(kind=spec.kind, params=spec.params, timeframe=tf)
+            for tf in set(names) for spec in SIGNAL_INDICATORS
+        )
+        self._bank = bank
+        #: Timeframes in use, shortest first.
+        self.timeframes: tuple[str, ...] = bank.timeframes
+        tf_index = np.array([self.timeframes.index(tf) for tf in names], dtype=np.int64)
+        self._signal_rows = np.array(
+            [
+                [bank.row(IndicatorSpec(kind=s.kind, params=s.params, timeframe=tf))
+                 for s in SIGNAL_INDICATORS]
+                for tf in self.timeframes
+            ],
+            dtype=np.int64,
+        )
+        self._order = np.argsort(tf_index, kind="stable").astype(np.int64)
+        self._order_start = np.searchsorted(
+            tf_index[self._order], np.arange(len(self.timeframes) + 1)
+        ).astype(np.int64)
+        self._tf_ns = np.array([timeframe_ns(tf) for tf in self.timeframes], dtype=np.int64)
+
+        self._params = np.empty((vp.N_PARAMS, n))
+        for row, column in (
+            (vp.P_STOP_LOSS_ROI, variants.stop_loss_roi),
+            (vp.P_TAKE_PROFIT_ROI, variants.take_profit_roi),
+            (vp.P_BE_BUFFER, variants.break_even_buffer),
+            (vp.P_TRAIL_STEP, variants.trailing_step),
+            (vp.P_TRAIL_MOVE, variants.trailing_move),
+            (vp.P_LEVERAGE, variants.leverage),
+            (vp.P_SIZE_PCT, variants.position_size_pct),
+            (vp.P_MIN_CONFIDENCE, variants.min_confidence),
+            (vp.P_RSI_OVERSOLD, variants.rsi_oversold),
+            (vp.P_RSI_OVERBOUGHT, variants.rsi_overbought),
+            (vp.P_STRONG_BUY, variants.strong_buy),
+            (vp.P_BUY, variants.buy),
+            (vp.P_SELL, variants.sell),
+            (vp.P_STRONG_SELL, variants.strong_sell),
+        ):
+            self._params[row] = column
+        self._iparams = np.empty((vp.N_IPARAMS, n), dtype=np.int64)
+        self._iparams[vp.IP_MAX_HOLD_NS] = np.round(variants.max_hold_s * NS_PER_SECOND)
+        self._iparams[vp.IP_TIMEFRAME] = tf_index
+        # A writable copy: the set's arrays are read-only, and the kernels take mutable ones.
+        self._weights = np.array(variants.weights, dtype=np.float64, order="C")
+
+        self._settings = np.empty(vp.N_SETTINGS)
+        self._settings[vp.S_CAPITAL] = config.capital
+        self._settings[vp.S_TAKER] = config.taker_fee
+        self._settings[vp.S_MAKER] = config.maker_fee
+        self._settings[vp.S_SLIPPAGE] = config.slippage_bps / 10_000.0
+        self._settings[vp.S_MULTIPLIER] = config.multiplier
+        self._settings[vp.S_LOT] = config.lot_size
+        self._settings[vp.S_MAINT_MARGIN] = config.maint_margin_rate
+        self._isettings = np.zeros(vp.N_ISETTINGS, dtype=np.int64)
+        self._isettings[vp.IS_LATENCY_NS] = config.latency_ns
+        self._isettings[vp.IS_SAMPLE_NS] = config.equity_sample_ns
+        self._isettings[vp.IS_SIDES] = {"both": 0, "long": 1, "short": -1}[config.sides]
+        self._isettings[vp.IS_TP_LIMIT] = config.take_profit_order == "limit"
+        self._isettings[vp.IS_TRAILING] = config.trailing
+        self._isettings[vp.IS_BAR_NS] = timeframe_ns(config.bar_timeframe)
+
+        self._init_state(n)
+        self._stats = TradeStats(n, config.capital)
+
+        # Scratch and outputs, all caller-owned by the kernel's rules.
+        n_tf = len(self.timeframes)
+        self._closed = np.zeros(n_tf, dtype=np.uint8)
+        self._bar = np.zeros((4, n_tf))
+        self._subscores = vp.subscores_buffer()
+        self._score = np.zeros(n)
+        self._confidence = np.zeros(n)
+        self._signal = np.zeros(n, dtype=np.int8)
+        self._scratch = np.empty((3, max(_CHUNK, config.buffer_events)))
+        # Each span flushes at most one entry fill and one closed trade per variant.
+        capacity = 2 * n + 1024
+        self._open_i = np.zeros((vp.N_OPEN_I, capacity), dtype=np.int64)
+        self._open_f = np.zeros((vp.N_OPEN_F, capacity))
+        self._trade_i = np.zeros((vp.N_TRADE_I, capacity), dtype=np.int64)
+        self._trade_f = np.zeros((vp.N_TRADE_F, capacity))
+        self._out_count = np.zeros(2, dtype=np.int64)
+        self._fills: list[np.ndarray] = []
+        self._trades: list[np.ndarray] = []
+        self._n_fills = 0
+        self._n_trades = 0
+        self._mode: str | None = None
+
+        self._buffer = EventBuffer(config.buffer_events, self._consume_buffer)
+        #: Append a trade: ``on_trade(ts_ns, price, size, side)``.
+        self.on_trade = self._buffer.push_trade
+        #: Append a best bid/ask: ``on_quote(ts_ns, bid, bid_size, ask, ask_size)``.
+        self.on_quote = self._buffer.push_quote
+        #: Append top-5 book sizes: ``on_depth(ts_ns, bid_size_5, ask_size_5)``.
+        self.on_depth = self._buffer.push_depth
+        #: Append the funding rate for the next funding time: ``on_funding_rate(ts, rate)``.
+        self.on_funding_rate = self._buffer.push_funding_rate
+
+    # ----------------------------------------------------------------------------------
+    # State
+
+    def _init_state(self, n: int) -> None:
+        capital = self.config.capital
+        self._fstate = np.zeros((vp.N_FSTATE, n))
+        self._fstate[vp.F_CASH] = capital
+        self._fstate[vp.F_EQUITY] = capital
+        self._fstate[vp.F_SAMPLE_EQUITY] = capital
+        self._fstate[vp.F_LOW_TRIGGER] = -math.inf
+        self._fstate[vp.F_HIGH_TRIGGER] = math.inf
+        self._fstate[vp.F_TRAIL_PX] = math.nan
+        self._istate = np.zeros((vp.N_ISTATE, n), dtype=np.int64)
+        self._istate[vp.I_EXPIRY] = vp.NO_TIME
+        self._istate[vp.I_ACTIVE] = 1
+        self._market = np.full(vp.N_MARKET, math.nan)
+        self._market[vp.M_HAVE_QUOTE] = 0.0
+        self._clock = np.zeros(vp.N_CLOCK, dtype=np.int64)
+        self._clock[vp.C_NEXT_FUNDING] = vp.NO_TIME
+        n_tf = len(self.timeframes)
+        self._cb_start = np.full(n_tf, vp.NOT_STARTED, dtype=np.int64)
+        self._cb_count = np.zeros(n_tf, dtype=np.int64)
+        self._candles = np.zeros((vp.N_CANDLE, n_tf))
+
+    def __len__(self) -> int:
+        return len(self.variants)
+
+    @property
+    def events_processed(self) -> int:
+        """Events (or bars) the variant pass has consumed, buffered ones excluded."""
+        return int(self._clock[vp.C_EVENTS])
+
+    @property
+    def trades_closed(self) -> int:
+        """Closed trades over all variants since the start (kept or not)."""
+        return self._n_trades
+
+    # ----------------------------------------------------------------------------------
+    # Input
+
+    def _set_mode(self, mode: str) -> None:
+        if self._mode is None:
+            self._mode = mode
+            self._isettings[vp.IS_CANDLE_MODE] = mode == "candles"
+        elif self._mode != mode:
+            raise ValueError(
+                f"this engine is fed {self._mode}; it cannot also take {mode} "
+                "(use one engine per kind of input)"
+            )
+
+    def _consume_buffer(self) -> None:
+        buffer = self._buffer
+        size = buffer.size
+        if size == 0:
+            return
+        self._set_mode("events")
+        self._run(buffer.kind, buffer.ts, buffer.a, buffer.b, buffer.c, buffer.d, buffer.d,
+                  size)
+        buffer.clear()
+
+    def flush(self) -> None:
+        """Process the buffered single events now (results readers call this)."""
+        self._consume_buffer()
+
+    def on_trades(self, ts: np.ndarray, price: np.ndarray, size: np.ndarray,
+                  side: np.ndarray | None = None) -> None:
+        """Process an array of trades (after any buffered events), in order.
+
+        Raises
+        ------
+        ValueError
+            On decreasing timestamps (within the arrays or before the last event seen), a
+            price that is not finite and > 0, a size not finite and >= 0, a side outside
+            {-1, 0, 1} or unequal lengths. Nothing is processed then.
+        """
+        ts = np.ascontiguousarray(ts, dtype=np.int64)
+        price = np.ascontiguousarray(price, dtype=np.float64)
+        size = np.ascontiguousarray(size, dtype=np.float64)
+        side = (np.zeros(len(ts)) if side is None
+                else np.ascontiguousarray(side, dtype=np.float64))
+        if not len(ts) == len(price) == len(size) == len(side):
+            raise ValueError("ts, price, size and side must have equal lengths")
+        if len(ts) == 0:
+            return
+        validate_trades(ts, price, size)
+        bad = np.flatnonzero((side != -1) & (side != 0) & (side != 1))
+        if bad.size:
+            raise ValueError(f"trade side must be -1, 0 or 1: side[{bad[0]}]={side[bad[0]]!r}")
+        self._check_after_last(int(ts[0]))
+        self._consume_buffer()
+        self._set_mode("events")
+        kind = np.zeros(len(ts), dtype=np.int8)
+        self._run(kind, ts, price, size, side, side, side, len(ts))
+        self._buffer.set_last_ts(int(ts[-1]))
+
+    def on_candles(self, ts: np.ndarray, open_: np.ndarray, high: np.ndarray,
+                   low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> None:
+        """Process bars of ``config.bar_timeframe`` (candle mode), ``ts`` their starts.
+
+        Raises
+        ------
+        ValueError
+            On bars not strictly increasing or not aligned to the bar timeframe, a price
+            not finite and > 0, ``low`` above ``open``/``close`` or ``high`` below them, a
+            negative volume, unequal lengths, variant timeframes that are not multiples
+            of the bar timeframe, or an engine already fed events.
+        """
+        ts = np.ascontiguousarray(ts, dtype=np.int64)
+        columns = [np.ascontiguousarray(x, dtype=np.float64)
+                   for x in (open_, high, low, close, volume)]
+        o, h, lo, c, v = columns
+        if not all(len(x) == len(ts) for x in columns):
+            raise ValueError("ts, open, high, low, close and volume must have equal lengths")
+        if len(ts) == 0:
+            return
+        bar_ns = int(self._isettings[vp.IS_BAR_NS])
+        _check_bars(ts, o, h, lo, c, v, bar_ns)
+        for tf, length in zip(self.timeframes, self._tf_ns, strict=True):
+            if length % bar_ns:
+                raise ValueError(
+                    f"variant timeframe {tf} is not a multiple of the bar timeframe "
+                    f"{self.config.bar_timeframe}"
+                )
+        last = self._buffer.last_ts
+        if last is not None and ts[0] < last + bar_ns:
+            raise ValueError(f"bar ts {ts[0]} overlaps the previous bar starting at {last}")
+        self._set_mode("candles")
+        kind = np.full(len(ts), vp.BAR, dtype=np.int8)
+        self._run(kind, ts, o, h, lo, c, v, len(ts))
+        self._buffer.set_last_ts(int(ts[-1]))
+
+    def _check_after_last(self, first_ts: int) -> None:
+        last = self._buffer.last_ts
+        if last is not None and first_ts < last:
+            raise ValueError(
+                f"event ts {first_ts} is before the previous event's {last}: events must be "
+                "in time order"
+            )
+
+    def _run(self, kind, ts, a, b, c, d, e, n_events: int) -> None:
+        done = 0
+        while done < n_events:
+            stop = min(n_events, done + self._scratch.shape[1])
+            consumed = vp.run_events_nb(
+                kind[done:stop], ts[done:stop], a[done:stop], b[done:stop], c[done:stop],
+                d[done:stop], e[done:stop], stop - done,
+                self._scratch[0], self._scratch[1], self._scratch[2],
+                self._settings, self._isettings, self._market, self._clock,
+                self._tf_ns, self._cb_start, self._cb_count, self._candles,
+                *self._bank.kernel_arrays(), self._closed, *self._bar,
+                self._signal_rows, self._subscores,
+                self._params, self._iparams, self._weights, self._fstate, self._istate,
+                self._stats.state, self._order, self._order_start,
+                self._score, self._confidence, self._signal,
+                self._open_i, self._open_f, self._trade_i, self._trade_f, self._out_count,
+            )
+            done += consumed
+            self._drain_outputs()
+
+    def _drain_outputs(self) -> None:
+        n_open, n_trade = (int(x) for x in self._out_count)
+        self._out_count[:] = 0
+        self._n_fills += n_open + n_trade
+        self._n_trades += n_trade
+        if not self.keep_records:
+            return
+        if n_open:
+            self._fills.append(
+                entry_fills_from_columns(self._open_i[:, :n_open], self._open_f[:, :n_open])
+            )
+        if n_trade:
+            trades = trades_from_columns(self._trade_i[:, :n_trade], self._trade_f[:, :n_trade])
+            self._trades.append(trades)
+            self._fills.append(exit_fills(trades))
+
+    # ----------------------------------------------------------------------------------
+    # Output
+
+    def drain_fills(self) -> FillBatch:
+        """Return and forget the fills and closed trades recorded so far, ordered by
+        time, then variant (an entry fill before an exit fill at the same time)."""
+        self._consume_buffer()
+        fills = (np.concatenate(self._fills) if self._fills
+                 else np.zeros(0, dtype=FILL_DTYPE))
+        trades = (np.concatenate(self._trades) if self._trades
+                  else np.zeros(0, dtype=TRADE_DTYPE))
+        self._fills.clear()
+        self._trades.clear()
+        fills = fills[np.lexsort((~fills["entry"], fills["variant"], fills["ts"]))]
+        trades = trades[np.lexsort((trades["variant"], trades["exit_ts"]))]
+        return FillBatch(fills=fills, trades=trades)
+
+    def metrics(self) -> np.ndarray:
+        """One row per variant (:data:`METRICS_DTYPE`), after the buffered events.
+
+        Undefined figures (a variance of fewer than two values, a ratio over zero) are
+        NaN. ``equity`` is cash plus unrealised PnL at the last trade price;
+        ``sharpe_annualised`` uses the equity samples (docs/paper-execution.md).
+        """
+        self._consume_buffer()
+        fs, ist = self._fstate, self._istate
+        summary = self._stats.summary()
+        out = np.zeros(len(self), dtype=METRICS_DTYPE)
+        out["variant"] = np.arange(len(self))
+        out["config_hash"] = self.variants.config_hash
+        for name in ("trades", "wins", "losses", "win_rate", "net_pnl", "gross_pnl", "fees",
+                     "mean_return", "skewness", "kurtosis", "sharpe_per_trade",
+                     "sortino_per_trade", "profit_factor", "max_drawdown", "max_win_streak",
+                     "max_loss_streak"):
+            out[name] = summary[name]
+        out["var_return"] = summary["variance"]
+        side = ist[vp.I_SIDE]
+        last = self._market[vp.M_LAST_PRICE]
+        open_ = side != 0
+        unrealised = np.where(
+            open_,
+            side * (last - fs[vp.F_ENTRY_PX]) * fs[vp.F_LOTS] * self.config.multiplier,
+            0.0,
+        )
+        equity = fs[vp.F_CASH] + unrealised
+        out["funding"] = fs[vp.F_FUNDING_TOTAL]
+        out["equity"] = equity
+        out["roi_pct"] = (equity - self.config.capital) / self.config.capital * 100.0
+        out["side"] = side
+        out["lots"] = np.where(open_, fs[vp.F_LOTS], 0.0)
+        out["entry_price"] = np.where(open_, fs[vp.F_ENTRY_PX], np.nan)
+        out["unrealised_pnl"] = unrealised
+        now = self._clock[vp.C_LAST_TS]
+        out["exposure_ns"] = ist[vp.I_EXPOSURE_NS] + np.where(
+            open_, now - ist[vp.I_ENTRY_TS], 0
+        )
+        out["entries_skipped"] = ist[vp.I_SKIPPED]
+        out["active"] = ist[vp.I_ACTIVE] != 0
+        count = fs[vp.F_SAMPLES]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            std = np.sqrt(np.where(count > 1, fs[vp.F_SAMPLE_M2] / (count - 1), np.nan))
+            periods = _YEAR_NS / self.config.equity_sample_ns
+            out["sharpe_annualised"] = np.where(
+                std > 0, fs[vp.F_SAMPLE_MEAN] / std * math.sqrt(periods), np.nan
+            )
+        return out
+
+    # ----------------------------------------------------------------------------------
+    # Snapshots
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "fstate": self._fstate, "istate": self._istate, "stats": self._stats.state,
+            "market": self._market, "clock": self._clock, "cb_start": self._cb_start,
+            "cb_count": self._cb_count, "candles": self._candles,
+        }
+        for name, array in self._bank.state_arrays().items():
+            arrays[f"bank.{name}"] = array
+        return arrays
+
+    def snapshot(self) -> bytes:
+        """The complete engine state (after buffered events) as bytes. Records not yet
+        drained are not part of it: drain them first if they are needed."""
+        self._consume_buffer()
+        payload = {
+            "version": _SNAPSHOT_VERSION,
+            "config": msgspec.to_builtins(self.config),
+            "variants": [int(h) for h in self.variants.config_hash],
+            "mode": self._mode,
+            "last_ts": self._buffer.last_ts,
+            "n_fills": self._n_fills,
+            "n_trades": self._n_trades,
+            "arrays": {
+                name: [str(a.dtype), list(a.shape), a.tobytes()]
+                for name, a in self._state_arrays().items()
+            },
+        }
+        return msgspec.msgpack.encode(payload)
+
+    def restore(self, snapshot: bytes) -> None:
+        """Replace this engine's state with ``snapshot`` (from :meth:`snapshot` of an
+        engine with the same config and variants). Buffered and undrained records are
+        discarded.
+
+        Raises
+        ------
+        ValueError
+            If the snapshot is not one, or was taken with another config or variants.
+        """
+        try:
+            payload: dict[str, Any] = msgspec.msgpack.decode(snapshot)
+        except msgspec.DecodeError as error:
+            raise ValueError(f"not an engine snapshot: {error}") from None
+        if not isinstance(payload, dict) or payload.get("version") != _SNAPSHOT_VERSION:
+            raise ValueError("not an engine snapshot of this version")
+        if payload["config"] != msgspec.to_builtins(self.config):
+            raise ValueError("the snapshot was taken with another EngineConfig")
+        if payload["variants"] != [int(h) for h in self.variants.config_hash]:
+            raise ValueError("the snapshot was taken with other variants")
+        targets = self._state_arrays()
+        if set(payload["arrays"]) != set(targets):
+            raise ValueError("the snapshot's arrays do not match this engine")
+        for name, (dtype, shape, data) in payload["arrays"].items():
+            target = targets[name]
+            source = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape)
+            if source.shape != target.shape or source.dtype != target.dtype:
+                raise ValueError(f"snapshot array {name} has the wrong shape or type")
+            target[...] = source
+        self._buffer.clear()
+        self._mode = payload["mode"]
+        if payload["last_ts"] is not None:
+            self._buffer.set_last_ts(payload["last_ts"])
+        self._n_fills = payload["n_fills"]
+        self._n_trades = payload["n_trades"]
+        self._fills.clear()
+        self._trades.clear()
+        self._out_count[:] = 0
+
+
+def _check_bars(ts, o, h, lo, c, v, bar_ns: int) -> None:
+    def first(mask: np.ndarray) -> int | None:
+        hits = np.flatnonzero(mask)
+        return int(hits[0]) if hits.size else None
+
+    i = first(ts[1:] <= ts[:-1])
+    if i is not None:
+        raise ValueError(f"bar ts must increase: ts[{i + 1}]={ts[i + 1]} <= ts[{i}]={ts[i]}")
+    i = first(ts % bar_ns != 0)
+    if i is not None:
+        raise ValueError(f"bar ts[{i}]={ts[i]} is not a multiple of the bar length {bar_ns}")
+    for name, column in (("open", o), ("high", h), ("low", lo), ("close", c)):
+        i = first(~(np.isfinite(column) & (column > 0)))
+        if i is not None:
+            raise ValueError(f"bar {name}[{i}]={column[i]!r} must be finite and > 0")
+    i = first(~(np.isfinite(v) & (v >= 0)))
+    if i is not None:
+        raise ValueError(f"bar volume[{i}]={v[i]!r} must be finite and >= 0")
+    i = first((lo > np.minimum(o, c)) | (h < np.maximum(o, c)))
+    if i is not None:
+        raise ValueError(
+            f"bar {i} is inconsistent: low {lo[i]!r} / high {h[i]!r} do not contain "
+            f"open {o[i]!r} and close {c[i]!r}"
+        )
