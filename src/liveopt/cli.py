@@ -1,8 +1,8 @@
-"""Command line: ``liveopt demo`` and ``liveopt replay``.
+"""Command line: ``liveopt demo``, ``liveopt replay`` and ``liveopt indicators``.
 
 ``demo`` is the embedded default: it needs no network and no configuration. For now it
-replays the bundled synthetic trade set through the live path (ingestion, candles, the
-indicator bank) and prints a summary; later it becomes the live demo.
+runs the variants over the bundled synthetic trades (the live demo against the local
+exchange simulator replaces it once the simulator exists).
 """
 
 from __future__ import annotations
@@ -11,17 +11,25 @@ import argparse
 import logging
 import math
 import sys
+import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
-from liveopt.data.readers import DataFormatError, read_trades
+import msgspec
+import numpy as np
+
+from liveopt.data.columns import Candles
+from liveopt.data.readers import DataFormatError, read_market_data, read_trades
 from liveopt.data.synthetic import BUNDLED_TRADES_PATH, bundled_trades
+from liveopt.optimizer import MODES, OptimizerConfig
 from liveopt.timeframes import TIMEFRAMES, canonical_timeframe
 
 if TYPE_CHECKING:
-    from liveopt.replay import ReplaySummary
+    from liveopt.replay import ReplaySummary, VariantReplaySummary
 
 DEFAULT_TIMEFRAMES = ("1m", "5m", "15m", "1h")
+DEFAULT_VARIANTS = 200
+LEADERBOARD_ROWS = 10
 
 
 def _iso(ts_ns: int) -> str:
@@ -33,7 +41,7 @@ def _fmt(value: float) -> str:
 
 
 def format_summary(summary: ReplaySummary, timeframe: str) -> str:
-    """Render a replay summary as the text the commands print."""
+    """Render an indicator replay summary."""
     lines = [
         f"source      {summary.source}",
         f"trades      {summary.trades:,} ({_iso(summary.first_ts)} .. {_iso(summary.last_ts)} UTC)",
@@ -53,6 +61,62 @@ def format_summary(summary: ReplaySummary, timeframe: str) -> str:
     return "\n".join(lines)
 
 
+def _num(value: float, spec: str) -> str:
+    return "-" if math.isnan(value) else format(value, spec)
+
+
+def format_leaderboard(summary: VariantReplaySummary) -> str:
+    """Render a variant replay: what ran, how fast, and the best variants."""
+    lines = [
+        f"source      {summary.source} ({summary.input})",
+        f"ticks       {summary.ticks:,} ({_iso(summary.first_ts)} .. {_iso(summary.last_ts)}"
+        f" UTC), {summary.rejected:,} input rows rejected",
+        f"variants    {summary.variants:,} ({summary.mode}, seed {summary.seed}) on "
+        f"{summary.timeframe}; variant 0 is the baseline",
+        f"trades      {summary.trades:,} closed",
+        f"speed       {summary.elapsed_s:.3f} s, {summary.variant_ticks_per_s:,.0f} "
+        "variant-ticks/s (processing only)",
+        "",
+        f"top {len(summary.top)} by net PnL:",
+        f"  {'id':>6} {'net PnL':>11} {'ROI %':>8} {'trades':>7} {'win %':>6} "
+        f"{'Sharpe/tr':>9} {'max DD %':>8}  config",
+    ]
+    for row in summary.top:
+        lines.append(
+            f"  {row.id:>6} {row.net_pnl:>11,.2f} {row.roi_pct:>8.3f} {row.trades:>7,} "
+            f"{_num(row.win_rate * 100, '6.1f'):>6} {_num(row.sharpe, '9.3f'):>9} "
+            f"{row.max_drawdown * 100:>8.3f}  {row.config_hash}"
+        )
+    return "\n".join(lines)
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal stream, redrawn at most 10 times a second."""
+
+    def __init__(self, stream: TextIO, label: str, width: int = 30) -> None:
+        self.stream = stream
+        self.label = label
+        self.width = width
+        self.started = time.monotonic()
+        self.drawn = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.drawn < 0.1:
+            return
+        self.drawn = now
+        share = done / total if total else 1.0
+        filled = round(share * self.width)
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(
+            f"\r{self.label} [{bar}] {share:6.1%} {done:,}/{total:,} "
+            f"{now - self.started:6.1f} s"
+        )
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
 def _parse_timeframes(text: str) -> list[str]:
     return [canonical_timeframe(part.strip()) for part in text.split(",") if part.strip()]
 
@@ -60,21 +124,89 @@ def _parse_timeframes(text: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="liveopt", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+
+    def variant_options(command: argparse.ArgumentParser, default_timeframe: str | None):
+        command.add_argument("--variants", type=int, default=DEFAULT_VARIANTS,
+                             help="variants including the baseline (default: %(default)s)")
+        command.add_argument("--seed", type=int, default=0, help="generator seed")
+        command.add_argument("--mode", choices=MODES, default="random",
+                             help="variant generation mode (default: %(default)s)")
+        command.add_argument(
+            "--timeframe", default=default_timeframe,
+            help="candle timeframe the variants trade on (default: 1m for trades, the "
+            "bar length for candles)" if default_timeframe is None else "(default: 1m)",
+        )
+        command.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
+        command.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                             default=None, help="progress bar on stderr (default: if a tty)")
+
     demo = commands.add_parser(
-        "demo", help="replay the bundled synthetic trades through the indicators (no network)"
+        "demo", help="run variants over the bundled synthetic trades (no network)"
     )
-    demo.add_argument(
-        "--timeframes", default=",".join(DEFAULT_TIMEFRAMES),
-        help=f"comma-separated, from {', '.join(TIMEFRAMES)} (default: %(default)s)",
-    )
-    replay = commands.add_parser("replay", help="replay a trades CSV(.gz) through the indicators")
-    replay.add_argument("path", help="CSV or CSV.gz with header ts,price,size,side")
-    replay.add_argument("--timeframes", default=",".join(DEFAULT_TIMEFRAMES))
+    variant_options(demo, "1m")
+    replay = commands.add_parser("replay", help="run variants over a trades or candles file")
+    replay.add_argument("path", help="CSV or CSV.gz: ts,price,size,side or ts,open,high,...")
+    variant_options(replay, None)
     replay.add_argument(
         "--on-error", choices=("raise", "skip"), default="raise",
         help="stop at the first bad row (default), or skip bad rows and report how many",
     )
+    indicators = commands.add_parser(
+        "indicators", help="replay trades through the indicators alone and print them"
+    )
+    indicators.add_argument("path", nargs="?", help="trades CSV(.gz); default: bundled")
+    indicators.add_argument(
+        "--timeframes", default=",".join(DEFAULT_TIMEFRAMES),
+        help=f"comma-separated, from {', '.join(TIMEFRAMES)} (default: %(default)s)",
+    )
+    indicators.add_argument("--on-error", choices=("raise", "skip"), default="raise")
     return parser
+
+
+def _loading_notice() -> None:
+    # Importing the engine loads the Numba kernels: from the on-disk cache in a second or
+    # two, or compiled on the first run after installation, which takes about a minute.
+    print("liveopt: loading the compiled core (the first run compiles it, about a minute)",
+          file=sys.stderr, flush=True)
+
+
+def _bar_timeframe(data: Candles) -> str:
+    # The most common spacing between bars names their timeframe.
+    if len(data) < 2:
+        raise ValueError("a candles file needs at least two bars to tell their timeframe")
+    steps, counts = np.unique(data.ts[1:] - data.ts[:-1], return_counts=True)
+    step = int(steps[counts.argmax()])
+    for name, length in TIMEFRAMES.items():
+        if length == step:
+            return name
+    raise ValueError(f"bars are {step / 1e9:g} s apart, which is not one of {list(TIMEFRAMES)}")
+
+
+def _run_variants(args, data) -> int:
+    from liveopt.engine import EngineConfig
+    from liveopt.optimizer import generate_variants
+    from liveopt.replay import replay_variants
+
+    if not len(data):
+        print(f"liveopt: error: no data in {data.source}", file=sys.stderr)
+        return 2
+    is_candles = isinstance(data, Candles)
+    bar = _bar_timeframe(data) if is_candles else "1m"
+    timeframe = canonical_timeframe(args.timeframe or bar)
+    if args.variants < 1:
+        raise ValueError(f"--variants must be >= 1, got {args.variants}")
+    space = OptimizerConfig(timeframes=(timeframe,), default_timeframe=timeframe)
+    variants = generate_variants(args.variants, args.mode, args.seed, space)
+    config = EngineConfig(bar_timeframe=bar)
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = ProgressBar(sys.stderr, "replay") if show else None
+    summary, _ = replay_variants(data, variants, config, seed=args.seed, mode=args.mode,
+                                 top=LEADERBOARD_ROWS, progress=progress)
+    print(format_leaderboard(summary))
+    if args.json:
+        with open(args.json, "wb") as handle:
+            handle.write(msgspec.json.format(msgspec.json.encode(summary)) + b"\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,27 +214,27 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        timeframes = _parse_timeframes(args.timeframes)
-        if args.command == "demo":
-            trades = bundled_trades()
-        else:
-            trades = read_trades(args.path, on_error=args.on_error)
+        if args.command == "indicators":
+            timeframes = _parse_timeframes(args.timeframes)
+            trades = (bundled_trades() if args.path is None
+                      else read_trades(args.path, on_error=args.on_error))
+            if not len(trades):
+                print(f"liveopt: error: no trades in {trades.source or BUNDLED_TRADES_PATH}",
+                      file=sys.stderr)
+                return 2
+            _loading_notice()
+            from liveopt.replay import default_specs, replay_trades
+
+            summary = replay_trades(trades, default_specs(timeframes))
+            print(format_summary(summary, timeframes[0]))
+            return 0
+        data = (bundled_trades() if args.command == "demo"
+                else read_market_data(args.path, on_error=args.on_error))
+        _loading_notice()
+        return _run_variants(args, data)
     except (DataFormatError, ValueError, OSError) as error:
         print(f"liveopt: error: {error}", file=sys.stderr)
         return 2
-    if not len(trades):
-        print(f"liveopt: error: no trades in {trades.source or BUNDLED_TRADES_PATH}",
-              file=sys.stderr)
-        return 2
-    # Importing the replay loads the Numba kernels: from the on-disk cache in a second or
-    # two, or compiled on the first run after installation, which takes about a minute.
-    print("liveopt: loading the compiled core (the first run compiles it, about a minute)",
-          file=sys.stderr, flush=True)
-    from liveopt.replay import default_specs, replay_trades
-
-    summary = replay_trades(trades, default_specs(timeframes))
-    print(format_summary(summary, timeframes[0]))
-    return 0
 
 
 if __name__ == "__main__":

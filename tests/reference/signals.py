@@ -73,13 +73,14 @@ def score_variant(subscores, rsi, weights, oversold, overbought, strong_buy, buy
         w for w, s in zip(weights, subs, strict=True) if s != 0 and (s > 0) == (score > 0)
     )
     confidence = agreeing / voiced if voiced > 0 and score != 0 else 0.0
-    if score >= strong_buy:
+    # docs/signal-model.md: within 1e-9 of a threshold counts as reaching it.
+    if score >= strong_buy - 1e-9:
         signal = 2
-    elif score >= buy:
+    elif score >= buy - 1e-9:
         signal = 1
-    elif score <= strong_sell:
+    elif score <= strong_sell + 1e-9:
         signal = -2
-    elif score <= sell:
+    elif score <= sell + 1e-9:
         signal = -1
     else:
         signal = 0

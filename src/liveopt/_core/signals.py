@@ -26,6 +26,13 @@ STRONG_BUY = 2
 RSI_MILD_BAND = 10.0
 RSI_MILD_SCORE = 0.6
 
+# A score (or confidence) within this of a threshold counts as reaching it. Weights are
+# fractions like 4/27, so the float sum of weight * sub-score carries a few ulps of
+# rounding: an exact -0.5 can come out as -0.49999999999999994 and miss a -0.5 threshold
+# depending on the order of the additions. Thresholds sit on a 0.05 grid, so a 1e-9 band
+# changes no decision that the exact arithmetic of the specification would not take.
+THRESHOLD_TOLERANCE = 1e-9
+
 
 @njit(inline="always")
 def _sign_test(value, low, high):
@@ -102,54 +109,70 @@ def rsi_subscore(rsi, oversold, overbought):
 
 
 @njit(
-    "void(float64[::1], float64, int64[::1], float64[:, ::1], float64[::1], float64[::1],"
+    "void(float64[::1], float64, int64, int64, float64[:, ::1], float64[::1], float64[::1],"
     " float64[::1], float64[::1], float64[::1], float64[::1], float64[::1], float64[::1],"
-    " int8[::1])"
+    " int8[::1], float64[::1])"
 )
-def score_variants_nb(subscores, rsi, variants, weights, rsi_oversold, rsi_overbought,
-                      strong_buy, buy, sell, strong_sell, score, confidence, signal):
-    """Score the listed ``variants`` (indices into the struct-of-arrays parameters).
+def score_variants_nb(subscores, rsi, first, last, weights, rsi_oversold, rsi_overbought,
+                      strong_buy, buy, sell, strong_sell, score, confidence, signal, scratch):
+    """Score variants ``first .. last - 1`` (a contiguous block of the struct of arrays).
 
     For each: ``score = sum(w_i * s_i)`` with the RSI term from the variant's own levels;
     ``confidence`` = weight of the non-zero sub-scores agreeing with the score's sign over
     the weight of all non-zero sub-scores (0 if none); ``signal`` = STRONG_BUY .. STRONG_SELL
-    by the variant's thresholds. Weights are normalised (rows sum to 1), so the score is in
-    [-1, 1]. Results go to ``score[v]``, ``confidence[v]``, ``signal[v]``.
+    by the variant's thresholds. Weights are normalised (columns sum to 1), so the score is
+    in [-1, 1]. ``weights`` is ``float64[N_SUBSCORES, n]``, one row per indicator; results
+    go to ``score[v]``, ``confidence[v]``, ``signal[v]``; ``scratch`` is float64[n].
+
+    Layout and loop order are for speed. Two passes: the first is pure arithmetic over
+    the nine shared sub-scores (the same for every variant at a close), written so that
+    LLVM vectorises it across variants (its assembly has packed ``vmulpd``/``vaddpd``); the
+    second adds each variant's RSI term and takes the branches (confidence, class). The
+    RSI term is added last, so the score equals the specification's sum up to rounding
+    (tests/unit/core/test_signals.py).
     """
-    for k in range(variants.shape[0]):
-        v = variants[k]
+    positive = confidence  # accumulators of the first pass, outputs of the second
+    negative = scratch
+    for v in range(first, last):
         total = 0.0
-        voiced = 0.0  # weight of the sub-scores with an opinion
-        positive = 0.0  # weight of the positive ones
-        negative = 0.0
-        for i in range(N_SUBSCORES):
-            s = subscores[i] if i != RSI else rsi_subscore(rsi, rsi_oversold[v],
-                                                           rsi_overbought[v])
-            w = weights[v, i]
+        pos = 0.0
+        neg = 0.0
+        for i in range(RSI + 1, N_SUBSCORES):
+            s = subscores[i]
+            w = weights[i, v]
             total += w * s
-            if s > 0.0:
-                voiced += w
-                positive += w
-            elif s < 0.0:
-                voiced += w
-                negative += w
+            pos += w if s > 0.0 else 0.0
+            neg += w if s < 0.0 else 0.0
+        score[v] = total
+        positive[v] = pos
+        negative[v] = neg
+    rsi_row = weights[RSI]
+    for v in range(first, last):
+        r = rsi_subscore(rsi, rsi_oversold[v], rsi_overbought[v])
+        w = rsi_row[v]
+        total = score[v] + w * r
+        pos = positive[v] + (w if r > 0.0 else 0.0)
+        neg = negative[v] + (w if r < 0.0 else 0.0)
+        voiced = pos + neg
         score[v] = total
         if voiced > 0.0 and total != 0.0:
-            confidence[v] = (positive if total > 0.0 else negative) / voiced
+            confidence[v] = (pos if total > 0.0 else neg) / voiced
         else:
             confidence[v] = 0.0
-        if total >= strong_buy[v]:
+        if total >= strong_buy[v] - THRESHOLD_TOLERANCE:
             signal[v] = STRONG_BUY
-        elif total >= buy[v]:
+        elif total >= buy[v] - THRESHOLD_TOLERANCE:
             signal[v] = BUY
-        elif total <= strong_sell[v]:
+        elif total <= strong_sell[v] + THRESHOLD_TOLERANCE:
             signal[v] = STRONG_SELL
-        elif total <= sell[v]:
+        elif total <= sell[v] + THRESHOLD_TOLERANCE:
             signal[v] = SELL
         else:
             signal[v] = NEUTRAL
 
 
 def empty_outputs(n_variants: int):
-    """Caller-owned output buffers for :func:`score_variants_nb` (plain Python)."""
-    return (np.zeros(n_variants), np.zeros(n_variants), np.zeros(n_variants, dtype=np.int8))
+    """Caller-owned buffers for :func:`score_variants_nb`: score, confidence, signal and
+    scratch (plain Python)."""
+    return (np.zeros(n_variants), np.zeros(n_variants), np.zeros(n_variants, dtype=np.int8),
+            np.zeros(n_variants))

@@ -44,6 +44,7 @@ from liveopt._core.signals import (
     SELL,
     STRONG_BUY,
     STRONG_SELL,
+    THRESHOLD_TOLERANCE,
     score_variants_nb,
     shared_subscores_nb,
 )
@@ -81,9 +82,9 @@ N_IPARAMS = 2
 N_FSTATE = 30
 # Variant integer state, int64[N_ISTATE, n].
 (I_SIDE, I_PENDING, I_PENDING_TS, I_ENTRY_TS, I_EXPIRY, I_TRAILED, I_EXPOSURE_NS,
- I_SKIPPED, I_ACTIVE, I_FLAGS, I_R_SIDE, I_R_ENTRY_TS, I_R_EXIT_TS, I_R_REASON,
- I_R_MAKER) = range(15)
-N_ISTATE = 15
+ I_SKIPPED, I_ACTIVE, I_FLAGS, I_LIVE, I_R_SIDE, I_R_ENTRY_TS, I_R_EXIT_TS, I_R_REASON,
+ I_R_MAKER) = range(16)
+N_ISTATE = 16
 FLAG_OPENED = 1  # the span has an entry fill
 FLAG_CLOSED = 2  # the span has a closed trade
 
@@ -97,8 +98,9 @@ N_ISETTINGS = 7
 # Shared market state, float64[N_MARKET], and clocks, int64[N_CLOCK].
 M_LAST_PRICE, M_BID, M_ASK, M_HAVE_QUOTE, M_IMBALANCE, M_FUNDING_RATE = range(6)
 N_MARKET = 6
-C_STARTED, C_NEXT_SAMPLE, C_NEXT_FUNDING, C_LAST_TS, C_EVENTS = range(5)
-N_CLOCK = 5
+# C_SAMPLES counts the equity-sample boundaries passed; C_LIVE the variants in ``live``.
+C_STARTED, C_NEXT_SAMPLE, C_NEXT_FUNDING, C_LAST_TS, C_EVENTS, C_SAMPLES, C_LIVE = range(7)
+N_CLOCK = 7
 
 # Candle builders, float64[N_CANDLE, n_timeframes] plus int64 bucket starts and counts.
 CB_OPEN, CB_HIGH, CB_LOW, CB_CLOSE, CB_VOLUME = range(5)
@@ -255,12 +257,12 @@ def _close(fs, ist, stats, settings, v, exit_price, ts, reason, maker):
     entry_fee = fs[F_ENTRY_FEE, v]
     funding = fs[F_FUNDING, v]
     net = gross - entry_fee - exit_fee - funding
-    cash = fs[F_CASH, v] + gross - exit_fee
+    cash = fs[F_CASH, v] + (gross - exit_fee)
     fs[F_CASH, v] = cash
     fs[F_EQUITY, v] = cash
     net_return = net / margin
     record_trade_nb(stats, v, net_return, net, gross, entry_fee + exit_fee)
-    _mark(stats, v, cash)
+    fs[F_FUNDING_TOTAL, v] += funding  # like fees: closed trades only
     ist[I_EXPOSURE_NS, v] += ts - ist[I_ENTRY_TS, v]
     fs[F_R_ENTRY_PX, v] = entry
     fs[F_R_EXIT_PX, v] = exit_price
@@ -297,7 +299,9 @@ def _stop_reason(ist, fs, v, side):
 
 @njit
 def _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_price, sell_price,
-                  ts):
+                  ts, mark_price):
+    # Equity is only *marked* (drawdown) on trade events, by the callers; here it is
+    # brought up to date at the last trade price, for the equity samples.
     pending = ist[I_PENDING, v]
     ist[I_PENDING, v] = NO_ORDER
     if pending == EXIT:
@@ -308,8 +312,8 @@ def _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_price, sel
     else:
         price = buy_price if pending > 0 else sell_price
         if _open(vp, ip, fs, ist, stats, settings, isettings, v, pending, price, ts):
-            _mark(stats, v, fs[F_CASH, v])
-            fs[F_EQUITY, v] = fs[F_CASH, v]
+            fs[F_EQUITY, v] = fs[F_CASH, v] + pending * fs[F_LOTS, v] * settings[
+                S_MULTIPLIER] * (mark_price - price)
 
 
 # ---------------------------------------------------------------------------------------
@@ -324,7 +328,7 @@ def _eligible(ist, v, ev_ts, buy_px, e):
 
 @njit
 def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px, buy_px,
-                sell_px, e0, e1):
+                sell_px, mark_px, e0, e1):
     multiplier = settings[S_MULTIPLIER]
     tp_limit = isettings[IS_TP_LIMIT]
     e = e0
@@ -336,7 +340,7 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
         if e == e1:
             return
         _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_px[e], sell_px[e],
-                      ev_ts[e])
+                      ev_ts[e], mark_px[e])
         side = ist[I_SIDE, v]
         if side == 0:
             return  # entry skipped: nothing else can happen before the next decision
@@ -359,7 +363,9 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
             stats[EQUITY_PEAK, v] = peak
             stats[MAX_DRAWDOWN, v] = worst
             _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_px[e],
-                          sell_px[e], ev_ts[e])
+                          sell_px[e], ev_ts[e], mark_px[e])
+            if trade_px[e] == trade_px[e]:
+                _mark(stats, v, fs[F_CASH, v])  # flat after a trade event: marked at cash
             return
         p = trade_px[e]
         if p == p:  # a trade (quotes and book events move no stop)
@@ -367,22 +373,21 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
             if ts >= expiry or p <= low or p >= high or s * (p - trail) >= 0.0:
                 stats[EQUITY_PEAK, v] = peak
                 stats[MAX_DRAWDOWN, v] = worst
-                exit_buy = buy_px[e]
-                exit_sell = sell_px[e]
-                market_exit = exit_sell if side > 0 else exit_buy
+                exit_price = sell_px[e] if side > 0 else buy_px[e]  # at market
+                maker = 0
+                reason = 0
                 if ts >= expiry:
-                    _close(fs, ist, stats, settings, v, market_exit, ts, MAX_HOLD, 0)
-                    return
-                if (side > 0 and p <= low) or (side < 0 and p >= high):
-                    _close(fs, ist, stats, settings, v, market_exit, ts,
-                           _stop_reason(ist, fs, v, s), 0)
-                    return
-                if (side > 0 and p >= high) or (side < 0 and p <= low):
+                    reason = MAX_HOLD
+                elif (side > 0 and p <= low) or (side < 0 and p >= high):
+                    reason = _stop_reason(ist, fs, v, s)
+                elif (side > 0 and p >= high) or (side < 0 and p <= low):
+                    reason = TAKE_PROFIT
                     if tp_limit:
-                        _close(fs, ist, stats, settings, v, fs[F_TAKE_PROFIT, v], ts,
-                               TAKE_PROFIT, 1)
-                    else:
-                        _close(fs, ist, stats, settings, v, market_exit, ts, TAKE_PROFIT, 0)
+                        exit_price = fs[F_TAKE_PROFIT, v]
+                        maker = 1
+                if reason != 0:
+                    _close(fs, ist, stats, settings, v, exit_price, ts, reason, maker)
+                    _mark(stats, v, fs[F_CASH, v])  # flat after the trade: marked at cash
                     return
                 # The trailing level: the stop moves, and is not re-checked on this event.
                 _trail(vp, fs, ist, v, side, p)
@@ -418,7 +423,9 @@ def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b
         bar_open = ev_a[e]
         if ist[I_PENDING, v] != NO_ORDER and ts >= ist[I_PENDING_TS, v]:
             _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v,
-                          bar_open * (1.0 + slip), bar_open * (1.0 - slip), ts)
+                          bar_open * (1.0 + slip), bar_open * (1.0 - slip), ts, bar_open)
+            if ist[I_SIDE, v] == 0:
+                _mark(stats, v, fs[F_CASH, v])
         side = ist[I_SIDE, v]
         if side == 0:
             if ist[I_PENDING, v] == NO_ORDER:
@@ -467,6 +474,8 @@ def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b
             fs[F_EQUITY, v] = equity
             if s * (favourable - fs[F_TRAIL_PX, v]) >= 0.0:
                 _trail(vp, fs, ist, v, side, favourable)
+        if ist[I_SIDE, v] == 0:
+            _mark(stats, v, fs[F_CASH, v])  # exited in this bar: marked at the cash
 
 
 # ---------------------------------------------------------------------------------------
@@ -474,42 +483,54 @@ def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b
 
 
 @njit
-def _charge_funding(fs, ist, stats, settings, market, n):
+def _charge_funding(fs, ist, stats, settings, market, live, n_live):
+    # Only variants in the live list can hold a position.
     rate = market[M_FUNDING_RATE]
     price = market[M_LAST_PRICE]
     multiplier = settings[S_MULTIPLIER]
-    for v in range(n):
+    for k in range(n_live):
+        v = live[k]
         side = ist[I_SIDE, v]
         if side != 0:
             payment = side * rate * fs[F_LOTS, v] * multiplier * price
             fs[F_CASH, v] -= payment
             fs[F_FUNDING, v] += payment
-            fs[F_FUNDING_TOTAL, v] += payment
             entry = fs[F_ENTRY_PX, v]
             equity = fs[F_CASH, v] + side * fs[F_LOTS, v] * multiplier * (price - entry)
-            fs[F_EQUITY, v] = equity
-            _mark(stats, v, equity)
+            fs[F_EQUITY, v] = equity  # marked for drawdown at the next trade event
+
+
+@njit(inline="always")
+def add_zero_samples(count, mean, m2, zeros):
+    """Welford state after ``zeros`` more samples equal to 0: Chan et al.'s pairwise
+    combination with a block of mean 0 and no spread. Returns (count, mean, m2)."""
+    if zeros <= 0.0:
+        return count, mean, m2
+    total = count + zeros
+    return total, mean * count / total, m2 + mean * mean * count * zeros / total
 
 
 @njit
-def _sample_equity(fs, n, boundaries):
-    # One equity sample per boundary crossed: the first sees the change since the last
-    # sample, the rest of a gap repeat the same equity (zero returns). Welford's update,
-    # with the zeros merged in one step (Chan et al.'s pairwise combination).
+def _sample_equity(fs, n, passed, boundaries):
+    # Equity samples at ``boundaries`` more sample times (``passed`` were before). A
+    # variant whose equity has not moved since its last sample only gets zero returns, so
+    # it is skipped here and its zeros are merged in when it next moves, or when metrics
+    # are read: this pass then costs one comparison per idle variant.
     for v in range(n):
         equity = fs[F_EQUITY, v]
         previous = fs[F_SAMPLE_EQUITY, v]
+        if equity == previous:
+            continue
+        count, mean, m2 = add_zero_samples(
+            fs[F_SAMPLES, v], fs[F_SAMPLE_MEAN, v], fs[F_SAMPLE_M2, v],
+            float(passed) - fs[F_SAMPLES, v],
+        )
         r = equity / previous - 1.0 if previous > 0.0 else 0.0
-        count = fs[F_SAMPLES, v] + 1.0
-        delta = r - fs[F_SAMPLE_MEAN, v]
-        mean = fs[F_SAMPLE_MEAN, v] + delta / count
-        m2 = fs[F_SAMPLE_M2, v] + delta * (r - mean)
-        zeros = float(boundaries - 1)
-        if zeros > 0.0:
-            total = count + zeros
-            m2 += mean * mean * count * zeros / total
-            mean = mean * count / total
-            count = total
+        count += 1.0
+        delta = r - mean
+        mean += delta / count
+        m2 += delta * (r - mean)
+        count, mean, m2 = add_zero_samples(count, mean, m2, float(boundaries - 1))
         fs[F_SAMPLES, v] = count
         fs[F_SAMPLE_MEAN, v] = mean
         fs[F_SAMPLE_M2, v] = m2
@@ -517,14 +538,13 @@ def _sample_equity(fs, n, boundaries):
 
 
 @njit
-def _decide(vp, ist, isettings, order, first, last, signal, confidence, decision_ts):
+def _decide(vp, ist, isettings, first, last, signal, confidence, decision_ts, live, clock):
     sides = isettings[IS_SIDES]  # 0 both, 1 long only, -1 short only
     latency = isettings[IS_LATENCY_NS]
-    for k in range(first, last):
-        v = order[k]
+    for v in range(first, last):
         if ist[I_ACTIVE, v] == 0 or ist[I_PENDING, v] != NO_ORDER:
             continue
-        if confidence[v] < vp[P_MIN_CONFIDENCE, v]:
+        if confidence[v] < vp[P_MIN_CONFIDENCE, v] - THRESHOLD_TOLERANCE:
             continue
         sig = signal[v]
         side = ist[I_SIDE, v]
@@ -540,13 +560,17 @@ def _decide(vp, ist, isettings, order, first, last, signal, confidence, decision
         else:
             continue
         ist[I_PENDING_TS, v] = decision_ts + latency
+        if ist[I_LIVE, v] == 0:
+            ist[I_LIVE, v] = 1
+            live[clock[C_LIVE]] = v
+            clock[C_LIVE] += 1
 
 
 @njit
 def _close_candle(tf, decision_ts, candles, market, kind_start, row_timeframe, bank_params,
                   bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c, bar_v,
-                  signal_rows, subscores, vp, ist, isettings, weights, order, order_start,
-                  score, confidence, signal):
+                  signal_rows, subscores, vp, ist, isettings, weights, tf_start,
+                  score, confidence, signal, scratch, live, clock):
     # One closed candle of timeframe ``tf``: advance its indicator rows, score its
     # variants, take their decisions.
     closed[:] = 0
@@ -557,8 +581,8 @@ def _close_candle(tf, decision_ts, candles, market, kind_start, row_timeframe, b
     bar_v[tf] = candles[CB_VOLUME, tf]
     bank_update_nb(kind_start, row_timeframe, bank_params, bank_state, ring, ring_base,
                    bank_out, closed, bar_h, bar_l, bar_c, bar_v)
-    first = order_start[tf]
-    last = order_start[tf + 1]
+    first = tf_start[tf]
+    last = tf_start[tf + 1]
     if first == last:
         return
     rows = signal_rows[tf]
@@ -571,21 +595,20 @@ def _close_candle(tf, decision_ts, candles, market, kind_start, row_timeframe, b
         bank_out[bands, 2], bank_out[rows[R_KDJ], 2], bank_out[rows[R_OBV_SLOPE], 0],
         market[M_IMBALANCE], subscores,
     )
-    score_variants_nb(subscores, bank_out[rows[R_RSI], 0], order[first:last], weights,
+    score_variants_nb(subscores, bank_out[rows[R_RSI], 0], first, last, weights,
                       vp[P_RSI_OVERSOLD], vp[P_RSI_OVERBOUGHT], vp[P_STRONG_BUY], vp[P_BUY],
-                      vp[P_SELL], vp[P_STRONG_SELL], score, confidence, signal)
-    _decide(vp, ist, isettings, order, first, last, signal, confidence, decision_ts)
+                      vp[P_SELL], vp[P_STRONG_SELL], score, confidence, signal, scratch)
+    _decide(vp, ist, isettings, first, last, signal, confidence, decision_ts, live, clock)
 
 
 @njit
-def _flush(fs, ist, n, open_i, open_f, trade_i, trade_f, out_count):
-    # Copy the span's entry fills and closed trades to the outputs, variant order.
+def _flush(fs, ist, flagged, n_flagged, open_i, open_f, trade_i, trade_f, out_count):
+    # Copy the span's entry fills and closed trades of the ``flagged`` variants out.
     n_open = out_count[0]
     n_trade = out_count[1]
-    for v in range(n):
+    for k in range(n_flagged):
+        v = flagged[k]
         flags = ist[I_FLAGS, v]
-        if flags == 0:
-            continue
         ist[I_FLAGS, v] = 0
         if flags & FLAG_OPENED:
             open_i[0, n_open] = v
@@ -615,13 +638,13 @@ def _flush(fs, ist, n, open_i, open_f, trade_i, trade_f, out_count):
 
 @njit
 def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
-                  buy_px, sell_px, trade_px,
+                  buy_px, sell_px, trade_px, mark_px,
                   settings, isettings, market, clock,
                   tf_ns, cb_start, cb_count, candles,
                   kind_start, row_timeframe, bank_params, bank_state, ring, ring_base,
                   bank_out, closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores,
-                  vp, ip, weights, fs, ist, stats, order, order_start,
-                  score, confidence, signal,
+                  vp, ip, weights, fs, ist, stats, tf_start,
+                  score, confidence, signal, scratch, live, flagged,
                   open_i, open_f, trade_i, trade_f, out_count):
     """Advance every variant over events ``[0, n_events)``; returns how many were consumed.
 
@@ -649,7 +672,7 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
         _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
              kind_start, row_timeframe, bank_params, bank_state, ring, ring_base, bank_out,
              closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores, vp, fs, ist,
-             stats, weights, order, order_start, score, confidence, signal, n, n_tf)
+             stats, weights, tf_start, score, confidence, signal, scratch, live, n, n_tf)
         # --- shared walk: the span's events, until one reaches the next cut ----------
         next_cut = _next_cut(clock, tf_ns, cb_start, n_tf)
         span_start = e
@@ -699,28 +722,41 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
                             )
                             next_cut = min(next_cut, clock[C_NEXT_FUNDING])
                         market[M_FUNDING_RATE] = ev_a[e]
+                mark_px[e] = market[M_LAST_PRICE]
                 clock[C_LAST_TS] = ts
                 e += 1
         # --- every variant over the span ----------------------------------------------
+        # Only live variants (a position or a pending order) can act in a span; the list
+        # is compacted in place, in order, as variants go flat.
+        n_flagged = 0
+        kept = 0
+        for k in range(clock[C_LIVE]):
+            v = live[k]
+            if candle_mode:
+                _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b,
+                           ev_c, ev_d, span_start, e)
+            else:
+                _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
+                            buy_px, sell_px, mark_px, span_start, e)
+            if ist[I_FLAGS, v] != 0:
+                flagged[n_flagged] = v
+                n_flagged += 1
+            if ist[I_SIDE, v] != 0 or ist[I_PENDING, v] != NO_ORDER:
+                live[kept] = v
+                kept += 1
+            else:
+                ist[I_LIVE, v] = 0
+        clock[C_LIVE] = kept
+        _flush(fs, ist, flagged, n_flagged, open_i, open_f, trade_i, trade_f, out_count)
         if candle_mode:
-            for v in range(n):
-                if ist[I_SIDE, v] != 0 or ist[I_PENDING, v] != NO_ORDER:
-                    _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a,
-                               ev_b, ev_c, ev_d, span_start, e)
             market[M_LAST_PRICE] = ev_d[span_start]
             clock[C_LAST_TS] = ev_ts[span_start]
             # The bar is complete: candles ending with it close now.
             _cut(ev_ts[span_start] + bar_ns, settings, isettings, market, clock, tf_ns,
                  cb_start, cb_count, candles, kind_start, row_timeframe, bank_params,
                  bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c, bar_v,
-                 signal_rows, subscores, vp, fs, ist, stats, weights, order, order_start,
-                 score, confidence, signal, n, n_tf)
-        else:
-            for v in range(n):
-                if ist[I_SIDE, v] != 0 or ist[I_PENDING, v] != NO_ORDER:
-                    _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts,
-                                trade_px, buy_px, sell_px, span_start, e)
-        _flush(fs, ist, n, open_i, open_f, trade_i, trade_f, out_count)
+                 signal_rows, subscores, vp, fs, ist, stats, weights, tf_start,
+                 score, confidence, signal, scratch, live, n, n_tf)
         clock[C_EVENTS] += e - span_start
     return e
 
@@ -783,20 +819,21 @@ def _bar_walk(e, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, market, clock, tf_ns, cb_s
 def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
          kind_start, row_timeframe, bank_params, bank_state, ring, ring_base, bank_out,
          closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores, vp, fs, ist, stats,
-         weights, order, order_start, score, confidence, signal, n, n_tf):
+         weights, tf_start, score, confidence, signal, scratch, live, n, n_tf):
     # 1. funding, once per funding time crossed
     # (A closed form, not `while next <= now: next += period`: LLVM turns that loop into a
     # 128-bit division, __udivti3, which Numba's JIT linker does not provide.)
     if clock[C_NEXT_FUNDING] <= now:
         times = (now - clock[C_NEXT_FUNDING]) // FUNDING_PERIOD_NS + 1
         for _ in range(times):
-            _charge_funding(fs, ist, stats, settings, market, n)
+            _charge_funding(fs, ist, stats, settings, market, live, clock[C_LIVE])
         clock[C_NEXT_FUNDING] += times * FUNDING_PERIOD_NS
     # 2. equity samples
     sample_ns = isettings[IS_SAMPLE_NS]
     if clock[C_NEXT_SAMPLE] <= now:
         boundaries = (now - clock[C_NEXT_SAMPLE]) // sample_ns + 1
-        _sample_equity(fs, n, boundaries)
+        _sample_equity(fs, n, clock[C_SAMPLES], boundaries)
+        clock[C_SAMPLES] += boundaries
         clock[C_NEXT_SAMPLE] += boundaries * sample_ns
     # 3. candle closes, shortest timeframe first, gap candles included
     for t in range(n_tf):
@@ -812,8 +849,8 @@ def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, can
                 candles[CB_VOLUME, t] = 0.0
             _close_candle(t, end, candles, market, kind_start, row_timeframe, bank_params,
                           bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c,
-                          bar_v, signal_rows, subscores, vp, ist, isettings, weights, order,
-                          order_start, score, confidence, signal)
+                          bar_v, signal_rows, subscores, vp, ist, isettings, weights,
+                          tf_start, score, confidence, signal, scratch, live, clock)
             cb_start[t] = end
             cb_count[t] = 0
 

@@ -6,6 +6,7 @@ from liveopt.data.readers import (
     MAX_REPORTED_REJECTIONS,
     DataFormatError,
     read_candles,
+    read_market_data,
     read_trades,
 )
 from liveopt.data.synthetic import (
@@ -26,6 +27,7 @@ __all__ = [
     "candles_from_trades",
     "generate_trades",
     "read_candles",
+    "read_market_data",
     "read_trades",
     "validate_trades",
     "write_trades_csv",

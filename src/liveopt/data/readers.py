@@ -52,6 +52,7 @@ __all__ = [
     "TIMESTAMP_COLUMN_NAMES",
     "DataFormatError",
     "read_candles",
+    "read_market_data",
     "read_trades",
 ]
 
@@ -221,6 +222,37 @@ def read_candles(path: str | os.PathLike[str], *, on_error: OnError = "raise") -
         rejections=rejections,
         source=source,
     )
+
+
+def read_market_data(
+    path: str | os.PathLike[str], *, on_error: OnError = "raise"
+) -> Trades | Candles:
+    """Read a trades file or a candles file, whichever its header describes.
+
+    A header naming ``price`` is read by :func:`read_trades`; one naming ``open``, ``high``,
+    ``low`` and ``close`` by :func:`read_candles`.
+
+    Raises
+    ------
+    DataFormatError
+        If the header describes neither (or both), and as the two readers do.
+    """
+    source = os.fspath(path)
+    with _open_text(source) as stream:
+        reader = csv.reader(stream)
+        header, header_line = _read_header(reader, source)
+    names = {name.strip().lower() for name in header or ()}
+    is_trades = "price" in names
+    is_candles = {"open", "high", "low", "close"} <= names
+    if is_trades == is_candles:
+        found = ", ".join(sorted(names)) or "no header"
+        raise DataFormatError(
+            source, header_line or 1, "",
+            "not a trades file (ts, price, size, side) or a candles file (ts, open, high, "
+            f"low, close, volume): the header has {found}",
+        )
+    reader_function = read_trades if is_trades else read_candles
+    return reader_function(path, on_error=on_error)
 
 
 # --------------------------------------------------------------------------- table schema

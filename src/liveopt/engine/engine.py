@@ -51,7 +51,8 @@ SIGNAL_INDICATORS: tuple[IndicatorSpec, ...] = (
 
 _YEAR_NS = 365 * 24 * 3600 * NS_PER_SECOND
 # Array calls are processed in chunks of this many events, the size of the per-event
-# scratch columns (fill prices): 64k events of 3 float64 columns is 1.5 MB.
+# event columns the kernel reads (kind, ts, five values) and writes (fill and mark prices):
+# 64k events take 5.2 MB.
 _CHUNK = 65_536
 _SNAPSHOT_VERSION = 1
 
@@ -134,6 +135,13 @@ class Engine:
         #: Timeframes in use, shortest first.
         self.timeframes: tuple[str, ...] = bank.timeframes
         tf_index = np.array([self.timeframes.index(tf) for tf in names], dtype=np.int64)
+        # Internally variants are ordered by timeframe, so the variants of a timeframe are
+        # one contiguous block that the scoring pass streams over (ids are mapped back on
+        # output). _perm[internal] is the variant id; _inverse[id] its internal index.
+        self._perm = np.argsort(tf_index, kind="stable").astype(np.int64)
+        self._inverse = np.argsort(self._perm).astype(np.int64)
+        tf_index = tf_index[self._perm]
+        perm = self._perm
         self._signal_rows = np.array(
             [
                 [bank.row(IndicatorSpec(kind=s.kind, params=s.params, timeframe=tf))
@@ -142,10 +150,9 @@ class Engine:
             ],
             dtype=np.int64,
         )
-        self._order = np.argsort(tf_index, kind="stable").astype(np.int64)
-        self._order_start = np.searchsorted(
-            tf_index[self._order], np.arange(len(self.timeframes) + 1)
-        ).astype(np.int64)
+        self._tf_start = np.searchsorted(tf_index, np.arange(len(self.timeframes) + 1)).astype(
+            np.int64
+        )
         self._tf_ns = np.array([timeframe_ns(tf) for tf in self.timeframes], dtype=np.int64)
 
         self._params = np.empty((vp.N_PARAMS, n))
@@ -165,12 +172,12 @@ class Engine:
             (vp.P_SELL, variants.sell),
             (vp.P_STRONG_SELL, variants.strong_sell),
         ):
-            self._params[row] = column
+            self._params[row] = column[perm]
         self._iparams = np.empty((vp.N_IPARAMS, n), dtype=np.int64)
-        self._iparams[vp.IP_MAX_HOLD_NS] = np.round(variants.max_hold_s * NS_PER_SECOND)
+        self._iparams[vp.IP_MAX_HOLD_NS] = np.round(variants.max_hold_s[perm] * NS_PER_SECOND)
         self._iparams[vp.IP_TIMEFRAME] = tf_index
-        # A writable copy: the set's arrays are read-only, and the kernels take mutable ones.
-        self._weights = np.array(variants.weights, dtype=np.float64, order="C")
+        # One row per indicator (the scoring pass streams a row over a block of variants).
+        self._weights = np.ascontiguousarray(variants.weights[perm].T, dtype=np.float64)
 
         self._settings = np.empty(vp.N_SETTINGS)
         self._settings[vp.S_CAPITAL] = config.capital
@@ -199,7 +206,13 @@ class Engine:
         self._score = np.zeros(n)
         self._confidence = np.zeros(n)
         self._signal = np.zeros(n, dtype=np.int8)
-        self._scratch = np.empty((3, max(_CHUNK, config.buffer_events)))
+        self._score_scratch = np.zeros(n)
+        self._flagged = np.zeros(n, dtype=np.int64)
+        chunk = max(_CHUNK, config.buffer_events)
+        self._scratch = np.empty((4, chunk))
+        self._event_kind = np.zeros(chunk, dtype=np.int8)
+        self._event_ts = np.zeros(chunk, dtype=np.int64)
+        self._event_columns = np.zeros((5, chunk))
         # Each span flushes at most one entry fill and one closed trade per variant.
         capacity = 2 * n + 1024
         self._open_i = np.zeros((vp.N_OPEN_I, capacity), dtype=np.int64)
@@ -242,6 +255,8 @@ class Engine:
         self._market[vp.M_HAVE_QUOTE] = 0.0
         self._clock = np.zeros(vp.N_CLOCK, dtype=np.int64)
         self._clock[vp.C_NEXT_FUNDING] = vp.NO_TIME
+        # Variants with a position or a pending order, the only ones a span can move.
+        self._live = np.zeros(n, dtype=np.int64)
         n_tf = len(self.timeframes)
         self._cb_start = np.full(n_tf, vp.NOT_STARTED, dtype=np.int64)
         self._cb_count = np.zeros(n_tf, dtype=np.int64)
@@ -346,6 +361,9 @@ class Engine:
                     f"variant timeframe {tf} is not a multiple of the bar timeframe "
                     f"{self.config.bar_timeframe}"
                 )
+        self._consume_buffer()  # buffered single events come first (and set the mode)
+        if self._mode == "events":
+            self._set_mode("candles")  # raises: one engine, one kind of input
         last = self._buffer.last_ts
         if last is not None and ts[0] < last + bar_ns:
             raise ValueError(f"bar ts {ts[0]} overlaps the previous bar starting at {last}")
@@ -363,22 +381,32 @@ class Engine:
             )
 
     def _run(self, kind, ts, a, b, c, d, e, n_events: int) -> None:
+        # Each chunk is copied into the engine's own event columns: the kernel then always
+        # sees the same array types (a caller's read-only arrays would make Numba compile
+        # a second specialisation, about 40 s), and the copy is a memcpy per chunk.
         done = 0
+        kinds, times, columns = self._event_kind, self._event_ts, self._event_columns
         while done < n_events:
-            stop = min(n_events, done + self._scratch.shape[1])
+            stop = min(n_events, done + len(times))
+            size = stop - done
+            kinds[:size] = kind[done:stop]
+            times[:size] = ts[done:stop]
+            for row, source in enumerate((a, b, c, d, e)):
+                columns[row, :size] = source[done:stop]
             consumed = vp.run_events_nb(
-                kind[done:stop], ts[done:stop], a[done:stop], b[done:stop], c[done:stop],
-                d[done:stop], e[done:stop], stop - done,
-                self._scratch[0], self._scratch[1], self._scratch[2],
+                kinds, times, *columns, size,
+                *self._scratch,
                 self._settings, self._isettings, self._market, self._clock,
                 self._tf_ns, self._cb_start, self._cb_count, self._candles,
                 *self._bank.kernel_arrays(), self._closed, *self._bar,
                 self._signal_rows, self._subscores,
                 self._params, self._iparams, self._weights, self._fstate, self._istate,
-                self._stats.state, self._order, self._order_start,
-                self._score, self._confidence, self._signal,
+                self._stats.state, self._tf_start,
+                self._score, self._confidence, self._signal, self._score_scratch, self._live,
+                self._flagged,
                 self._open_i, self._open_f, self._trade_i, self._trade_f, self._out_count,
             )
+            # The kernel stops early only when its outputs are full; drained, it goes on.
             done += consumed
             self._drain_outputs()
 
@@ -390,11 +418,12 @@ class Engine:
         if not self.keep_records:
             return
         if n_open:
-            self._fills.append(
-                entry_fills_from_columns(self._open_i[:, :n_open], self._open_f[:, :n_open])
-            )
+            fills = entry_fills_from_columns(self._open_i[:, :n_open], self._open_f[:, :n_open])
+            fills["variant"] = self._perm[fills["variant"]]
+            self._fills.append(fills)
         if n_trade:
             trades = trades_from_columns(self._trade_i[:, :n_trade], self._trade_f[:, :n_trade])
+            trades["variant"] = self._perm[trades["variant"]]
             self._trades.append(trades)
             self._fills.append(exit_fills(trades))
 
@@ -426,8 +455,6 @@ class Engine:
         fs, ist = self._fstate, self._istate
         summary = self._stats.summary()
         out = np.zeros(len(self), dtype=METRICS_DTYPE)
-        out["variant"] = np.arange(len(self))
-        out["config_hash"] = self.variants.config_hash
         for name in ("trades", "wins", "losses", "win_rate", "net_pnl", "gross_pnl", "fees",
                      "mean_return", "skewness", "kurtosis", "sharpe_per_trade",
                      "sortino_per_trade", "profit_factor", "max_drawdown", "max_win_streak",
@@ -456,13 +483,22 @@ class Engine:
         )
         out["entries_skipped"] = ist[vp.I_SKIPPED]
         out["active"] = ist[vp.I_ACTIVE] != 0
-        count = fs[vp.F_SAMPLES]
+        # Variants whose equity did not move at the last sample times have those zero
+        # returns still to merge (the kernel skips idle variants).
+        count, mean, m2 = fs[vp.F_SAMPLES], fs[vp.F_SAMPLE_MEAN], fs[vp.F_SAMPLE_M2]
+        zeros = self._clock[vp.C_SAMPLES] - count
         with np.errstate(divide="ignore", invalid="ignore"):
-            std = np.sqrt(np.where(count > 1, fs[vp.F_SAMPLE_M2] / (count - 1), np.nan))
+            total = count + zeros
+            m2 = np.where(zeros > 0, m2 + mean * mean * count * zeros / total, m2)
+            mean = np.where(zeros > 0, mean * count / total, mean)
+            std = np.sqrt(np.where(total > 1, m2 / (total - 1), np.nan))
             periods = _YEAR_NS / self.config.equity_sample_ns
             out["sharpe_annualised"] = np.where(
-                std > 0, fs[vp.F_SAMPLE_MEAN] / std * math.sqrt(periods), np.nan
+                std > 0, mean / std * math.sqrt(periods), np.nan
             )
+        out = out[self._inverse]
+        out["variant"] = np.arange(len(self))
+        out["config_hash"] = self.variants.config_hash
         return out
 
     # ----------------------------------------------------------------------------------
@@ -472,7 +508,7 @@ class Engine:
         arrays = {
             "fstate": self._fstate, "istate": self._istate, "stats": self._stats.state,
             "market": self._market, "clock": self._clock, "cb_start": self._cb_start,
-            "cb_count": self._cb_count, "candles": self._candles,
+            "cb_count": self._cb_count, "candles": self._candles, "live": self._live,
         }
         for name, array in self._bank.state_arrays().items():
             arrays[f"bank.{name}"] = array

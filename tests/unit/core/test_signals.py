@@ -42,23 +42,26 @@ def test_kernels_equal_the_twin_and_stay_in_range(
     assert sub.tolist() == expected_sub
 
     weights = variant_params(raw_weights)
-    score, confidence, signal = sig.empty_outputs(1)
+    score, confidence, signal, scratch = sig.empty_outputs(1)
     one = np.array([strong]), np.array([plain]), np.array([-plain]), np.array([-strong])
     sig.score_variants_nb(
-        sub, rsi, np.array([0]), weights[None, :].copy(), np.array([oversold]),
-        np.array([overbought]), *one, score, confidence, signal,
+        sub, rsi, 0, 1, weights[:, None].copy(), np.array([oversold]),
+        np.array([overbought]), *one, score, confidence, signal, scratch,
     )
     exp_score, exp_conf, exp_signal = ref.score_variant(
         expected_sub, rsi, weights.tolist(), oversold, overbought, strong, plain, -plain,
         -strong,
     )
     assert score[0] == pytest.approx(exp_score, abs=1e-12)
-    # Which side a score within rounding of 0 is on (it decides which sub-scores "agree"),
-    # and which class a score within rounding of a threshold gets, are not defined beyond
-    # float precision; everywhere else the kernel must agree with the exact twin.
+    # Which side a score within rounding of 0 is on (it decides which sub-scores "agree")
+    # is not defined beyond float precision. Classes are compared with a 1e-9 tolerance
+    # (docs/signal-model.md), so a score exactly on a threshold gets the same class from
+    # the kernel's float sum and the twin's exact one; only a score within rounding of
+    # the band's edge (threshold -+ 1e-9) could differ.
     if abs(exp_score) > 1e-9:
         assert confidence[0] == pytest.approx(exp_conf, abs=1e-12)
-    if min(abs(exp_score - t) for t in (strong, plain, -plain, -strong)) > 1e-9:
+    edges = [t + d for t in (strong, plain, -plain, -strong) for d in (-1e-9, 1e-9)]
+    if min(abs(exp_score - edge) for edge in edges) > 1e-12:
         assert signal[0] == exp_signal
     assert -1.0 - 1e-12 <= score[0] <= 1.0 + 1e-12
     assert 0.0 <= confidence[0] <= 1.0 + 1e-12
@@ -75,13 +78,13 @@ def test_each_variant_uses_its_own_rsi_levels_and_thresholds():
     # RSI 27 is oversold for a variant with level 30 (+1) but only mildly so for one with
     # level 20 (+0.6): with all weight on RSI, the first is STRONG_BUY, the second BUY.
     sub = np.zeros(sig.N_SUBSCORES)
-    weights = np.zeros((2, sig.N_SUBSCORES))
-    weights[:, sig.RSI] = 1.0
-    score, confidence, signal = sig.empty_outputs(2)
+    weights = np.zeros((sig.N_SUBSCORES, 2))
+    weights[sig.RSI, :] = 1.0
+    score, confidence, signal, scratch = sig.empty_outputs(2)
     sig.score_variants_nb(
-        sub, 27.0, np.array([0, 1]), weights, np.array([30.0, 20.0]), np.array([70.0, 80.0]),
+        sub, 27.0, 0, 2, weights, np.array([30.0, 20.0]), np.array([70.0, 80.0]),
         np.array([0.65, 0.65]), np.array([0.4, 0.4]), np.array([-0.4, -0.4]),
-        np.array([-0.65, -0.65]), score, confidence, signal,
+        np.array([-0.65, -0.65]), score, confidence, signal, scratch,
     )
     assert score.tolist() == [1.0, 0.6]
     assert signal.tolist() == [sig.STRONG_BUY, sig.BUY]
@@ -91,16 +94,51 @@ def test_each_variant_uses_its_own_rsi_levels_and_thresholds():
 def test_confidence_is_the_weighted_share_agreeing_with_the_score():
     sub = np.zeros(sig.N_SUBSCORES)
     sub[sig.MACD], sub[sig.AO], sub[sig.KDJ] = 1.0, 1.0, -1.0
-    weights = np.zeros((1, sig.N_SUBSCORES))
-    weights[0, [sig.MACD, sig.AO, sig.KDJ, sig.BOLLINGER]] = [0.4, 0.2, 0.3, 0.1]
-    score, confidence, signal = sig.empty_outputs(1)
+    weights = np.zeros((sig.N_SUBSCORES, 1))
+    weights[[sig.MACD, sig.AO, sig.KDJ, sig.BOLLINGER], 0] = [0.4, 0.2, 0.3, 0.1]
+    score, confidence, signal, scratch = sig.empty_outputs(1)
     sig.score_variants_nb(
-        sub, math.nan, np.array([0]), weights, np.array([30.0]), np.array([70.0]),
+        sub, math.nan, 0, 1, weights, np.array([30.0]), np.array([70.0]),
         np.array([0.65]), np.array([0.4]), np.array([-0.4]), np.array([-0.65]),
-        score, confidence, signal,
+        score, confidence, signal, scratch,
     )
     # Bollinger has no opinion; MACD and AO (0.6) agree with the positive score, KDJ (0.3)
     # does not: confidence 0.6 / 0.9.
     assert score[0] == pytest.approx(0.3)
     assert confidence[0] == pytest.approx(0.6 / 0.9)
     assert signal[0] == sig.NEUTRAL
+
+
+def test_a_block_of_variants_scores_each_one_like_a_block_of_one():
+    # The block pass (indicator by indicator over variants) against scoring each variant
+    # alone: identical results, and variants outside [first, last) are left untouched.
+    rng = np.random.default_rng(7)
+    n = 64
+    weights = rng.random((sig.N_SUBSCORES, n))
+    weights /= weights.sum(axis=0)
+    sub = rng.choice([-1.0, 0.0, 0.6, 1.0], size=sig.N_SUBSCORES)
+    levels = [rng.choice(values, size=n) for values in (
+        [20.0, 30.0], [70.0, 80.0], [0.5, 0.65], [0.3, 0.4], [-0.4, -0.3], [-0.65, -0.5])]
+    block = sig.empty_outputs(n)
+    block[0][:] = 99.0
+    sig.score_variants_nb(sub, 28.0, 5, n - 5, weights, *levels, *block)
+    assert np.all(block[0][:5] == 99.0) and np.all(block[0][n - 5:] == 99.0)
+    for v in range(5, n - 5):
+        alone = sig.empty_outputs(1)
+        sig.score_variants_nb(sub, 28.0, 0, 1, weights[:, v:v + 1].copy(),
+                              *(np.array([x[v]]) for x in levels), *alone)
+        assert (block[0][v], block[1][v], block[2][v]) == (alone[0][0], alone[1][0],
+                                                           alone[2][0])
+
+
+def test_a_score_exactly_on_a_threshold_reaches_it_whatever_the_rounding():
+    # 4/27 - 1/27 ... : weights whose float sum lands an ulp off the exact -0.5.
+    sub = np.array([0.0, -1.0, 1.0, 1.0, -1.0, 0.0, 0.0, -1.0, 0.5, 0.0])
+    points = np.array([3.0, 4.0, 4.0, 0.0, 8.0, 1.0, 1.0, 3.0, 1.0, 2.0])
+    weights = (points / points.sum())[:, None].copy()
+    score, confidence, signal, scratch = sig.empty_outputs(1)
+    sig.score_variants_nb(sub, 70.8, 0, 1, weights, np.array([30.0]), np.array([70.0]),
+                          np.array([0.65]), np.array([0.4]), np.array([-0.4]),
+                          np.array([-0.5]), score, confidence, signal, scratch)
+    assert score[0] == pytest.approx(-0.5, abs=1e-15)
+    assert signal[0] == sig.STRONG_SELL
