@@ -63,6 +63,10 @@ STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, SIGNAL, MAX_HOLD, LIQUIDATION, VARIANT_ST
 # Pending orders (I_PENDING): +1 / -1 enter long / short, EXIT closes the position.
 NO_ORDER = 0
 EXIT = 2
+STOP_EXIT = 3  # an exit because the variant was stopped (safety limits, halt, by hand)
+
+# Why a variant was stopped (I_STOP_REASON); 0 while it is active.
+STOPPED_MAX_LOSS, STOPPED_MAX_DRAWDOWN, STOPPED_HALT, STOPPED_BY_CALLER = 1, 2, 3, 4
 
 # Variant parameters, float64[N_PARAMS, n] (from liveopt.optimizer.VariantSet).
 (P_STOP_LOSS_ROI, P_TAKE_PROFIT_ROI, P_BE_BUFFER, P_TRAIL_STEP, P_TRAIL_MOVE, P_LEVERAGE,
@@ -83,24 +87,32 @@ N_FSTATE = 30
 # Variant integer state, int64[N_ISTATE, n].
 (I_SIDE, I_PENDING, I_PENDING_TS, I_ENTRY_TS, I_EXPIRY, I_TRAILED, I_EXPOSURE_NS,
  I_SKIPPED, I_ACTIVE, I_FLAGS, I_LIVE, I_R_SIDE, I_R_ENTRY_TS, I_R_EXIT_TS, I_R_REASON,
- I_R_MAKER) = range(16)
-N_ISTATE = 16
+ I_R_MAKER, I_STOP_REASON) = range(17)
+N_ISTATE = 17
 FLAG_OPENED = 1  # the span has an entry fill
 FLAG_CLOSED = 2  # the span has a closed trade
 
 # Engine settings, float64[N_SETTINGS] and int64[N_ISETTINGS].
-(S_CAPITAL, S_TAKER, S_MAKER, S_SLIPPAGE, S_MULTIPLIER, S_LOT, S_MAINT_MARGIN) = range(7)
-N_SETTINGS = 7
+# Safety limits as thresholds (-inf / inf when off): S_EQUITY_FLOOR is the equity below
+# which a variant is stopped (capital * (1 - max_loss)); S_MAX_DRAWDOWN a fraction;
+# S_HALT_FLOOR the equity below which *every* active variant must be for a global halt;
+# S_BASELINE_MAX_DRAWDOWN the baseline's drawdown that halts everything.
+(S_CAPITAL, S_TAKER, S_MAKER, S_SLIPPAGE, S_MULTIPLIER, S_LOT, S_MAINT_MARGIN,
+ S_EQUITY_FLOOR, S_MAX_DRAWDOWN, S_HALT_FLOOR, S_BASELINE_MAX_DRAWDOWN) = range(11)
+N_SETTINGS = 11
 (IS_LATENCY_NS, IS_SAMPLE_NS, IS_SIDES, IS_TP_LIMIT, IS_TRAILING, IS_CANDLE_MODE,
- IS_BAR_NS) = range(7)
-N_ISETTINGS = 7
+ IS_BAR_NS, IS_BASELINE) = range(8)
+N_ISETTINGS = 8
 
 # Shared market state, float64[N_MARKET], and clocks, int64[N_CLOCK].
 M_LAST_PRICE, M_BID, M_ASK, M_HAVE_QUOTE, M_IMBALANCE, M_FUNDING_RATE = range(6)
 N_MARKET = 6
 # C_SAMPLES counts the equity-sample boundaries passed; C_LIVE the variants in ``live``.
-C_STARTED, C_NEXT_SAMPLE, C_NEXT_FUNDING, C_LAST_TS, C_EVENTS, C_SAMPLES, C_LIVE = range(7)
-N_CLOCK = 7
+# C_HALTED is 1 after a global halt (until the caller resumes variants).
+C_STARTED, C_NEXT_SAMPLE, C_NEXT_FUNDING, C_LAST_TS, C_EVENTS, C_SAMPLES, C_LIVE, C_HALTED = (
+    range(8)
+)
+N_CLOCK = 8
 
 # Candle builders, float64[N_CANDLE, n_timeframes] plus int64 bucket starts and counts.
 CB_OPEN, CB_HIGH, CB_LOW, CB_CLOSE, CB_VOLUME = range(5)
@@ -282,8 +294,8 @@ def _close(fs, ist, stats, settings, v, exit_price, ts, reason, maker):
     ist[I_FLAGS, v] |= FLAG_CLOSED
     ist[I_SIDE, v] = 0
     ist[I_EXPIRY, v] = NO_TIME
-    if ist[I_PENDING, v] == EXIT:
-        ist[I_PENDING, v] = NO_ORDER  # the signal exit has nothing left to close
+    if ist[I_PENDING, v] == EXIT or ist[I_PENDING, v] == STOP_EXIT:
+        ist[I_PENDING, v] = NO_ORDER  # the pending exit has nothing left to close
     fs[F_LOW_TRIGGER, v] = -math.inf
     fs[F_HIGH_TRIGGER, v] = math.inf
     fs[F_TRAIL_PX, v] = math.nan
@@ -304,11 +316,11 @@ def _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_price, sel
     # brought up to date at the last trade price, for the equity samples.
     pending = ist[I_PENDING, v]
     ist[I_PENDING, v] = NO_ORDER
-    if pending == EXIT:
+    if pending >= EXIT:  # EXIT or STOP_EXIT (the codes above the entries)
         side = ist[I_SIDE, v]
         if side != 0:
             _close(fs, ist, stats, settings, v, sell_price if side > 0 else buy_price, ts,
-                   SIGNAL, 0)
+                   SIGNAL if pending == EXIT else VARIANT_STOPPED, 0)
     else:
         price = buy_price if pending > 0 else sell_price
         if _open(vp, ip, fs, ist, stats, settings, isettings, v, pending, price, ts):
@@ -316,8 +328,60 @@ def _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_price, sel
                 S_MULTIPLIER] * (mark_price - price)
 
 
+@njit
+def _halt_due(fs, ist, stats, settings, isettings, n):
+    # Everything stops when the baseline's drawdown passes its limit, or when every
+    # active variant's equity is below the halt floor.
+    if stats[MAX_DRAWDOWN, isettings[IS_BASELINE]] > settings[S_BASELINE_MAX_DRAWDOWN]:
+        return True
+    floor = settings[S_HALT_FLOOR]
+    if floor == -math.inf:
+        return False
+    any_active = False
+    for v in range(n):
+        if ist[I_ACTIVE, v] != 0:
+            if fs[F_EQUITY, v] >= floor:
+                return False
+            any_active = True
+    return any_active
+
+
+@njit
+def _check_flat_limits(fs, ist, stats, settings, v, ts):
+    # A flat variant's equity is its cash: a closed trade can take it past a limit.
+    if ist[I_ACTIVE, v] != 0:
+        breach = _limit_breached(settings, fs[F_CASH, v], stats[MAX_DRAWDOWN, v])
+        if breach != 0:
+            stop_variant_nb(ist, v, breach, ts)
+
+
 # ---------------------------------------------------------------------------------------
 # Span loops: one variant over the events [e0, e1).
+
+
+@njit
+def stop_variant_nb(ist, v, reason, ts):
+    """Deactivate variant ``v`` (no more decisions) for ``reason``; an open position gets
+    a pending market exit, filled on the next fill-capable event at or after ``ts``."""
+    if ist[I_ACTIVE, v] == 0:
+        return
+    ist[I_ACTIVE, v] = 0
+    ist[I_STOP_REASON, v] = reason
+    if ist[I_SIDE, v] != 0:
+        ist[I_PENDING, v] = STOP_EXIT
+        ist[I_PENDING_TS, v] = ts
+    else:
+        ist[I_PENDING, v] = NO_ORDER
+
+
+@njit(inline="always")
+def _limit_breached(settings, equity, drawdown):
+    # The per-variant safety limits: 0 when within them, else the stop reason.
+    if equity < settings[S_EQUITY_FLOOR]:
+        return STOPPED_MAX_LOSS
+    if drawdown > settings[S_MAX_DRAWDOWN]:
+        return STOPPED_MAX_DRAWDOWN
+    return 0
 
 
 @njit(inline="always")
@@ -356,7 +420,8 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
     peak = stats[EQUITY_PEAK, v]
     worst = stats[MAX_DRAWDOWN, v]
     equity = fs[F_EQUITY, v]
-    pending_exit = ist[I_PENDING, v] == EXIT
+    pending_exit = ist[I_PENDING, v] == EXIT or ist[I_PENDING, v] == STOP_EXIT
+    active = ist[I_ACTIVE, v] != 0
     while e < e1:
         if pending_exit and _eligible(ist, v, ev_ts, buy_px, e):
             # Pending orders fill before the event's exit checks.
@@ -366,6 +431,7 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
                           sell_px[e], ev_ts[e], mark_px[e])
             if trade_px[e] == trade_px[e]:
                 _mark(stats, v, fs[F_CASH, v])  # flat after a trade event: marked at cash
+                _check_flat_limits(fs, ist, stats, settings, v, ev_ts[e])
             return
         p = trade_px[e]
         if p == p:  # a trade (quotes and book events move no stop)
@@ -388,6 +454,7 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
                 if reason != 0:
                     _close(fs, ist, stats, settings, v, exit_price, ts, reason, maker)
                     _mark(stats, v, fs[F_CASH, v])  # flat after the trade: marked at cash
+                    _check_flat_limits(fs, ist, stats, settings, v, ts)
                     return
                 # The trailing level: the stop moves, and is not re-checked on this event.
                 _trail(vp, fs, ist, v, side, p)
@@ -399,6 +466,13 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
                 peak = equity
             elif peak > 0.0 and peak - equity > worst * peak:
                 worst = (peak - equity) / peak
+            if active:
+                breach = _limit_breached(settings, equity, worst)
+                if breach != 0:
+                    # Stopped: the position closes at the next price (the next event).
+                    stop_variant_nb(ist, v, breach, ts)
+                    active = False
+                    pending_exit = True
         e += 1
     stats[EQUITY_PEAK, v] = peak
     stats[MAX_DRAWDOWN, v] = worst
@@ -476,6 +550,12 @@ def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b
                 _trail(vp, fs, ist, v, side, favourable)
         if ist[I_SIDE, v] == 0:
             _mark(stats, v, fs[F_CASH, v])  # exited in this bar: marked at the cash
+            _check_flat_limits(fs, ist, stats, settings, v, ts)
+        elif ist[I_ACTIVE, v] != 0:
+            breach = _limit_breached(settings, fs[F_EQUITY, v], stats[MAX_DRAWDOWN, v])
+            if breach != 0:
+                # The bar is over: the position closes at the next bar's open.
+                stop_variant_nb(ist, v, breach, ts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -834,6 +914,11 @@ def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, can
         boundaries = (now - clock[C_NEXT_SAMPLE]) // sample_ns + 1
         _sample_equity(fs, n, clock[C_SAMPLES], boundaries)
         clock[C_SAMPLES] += boundaries
+        # The global halt is checked on the sample clock: an O(n) look at every equity.
+        if clock[C_HALTED] == 0 and _halt_due(fs, ist, stats, settings, isettings, n):
+            clock[C_HALTED] = 1
+            for v in range(n):
+                stop_variant_nb(ist, v, STOPPED_HALT, now)
         clock[C_NEXT_SAMPLE] += boundaries * sample_ns
     # 3. candle closes, shortest timeframe first, gap candles included
     for t in range(n_tf):

@@ -2,7 +2,7 @@
 each, evaluated together in one compiled pass (``docs/paper-execution.md``)."""
 
 from liveopt.engine.config import EngineConfig
-from liveopt.engine.engine import METRICS_DTYPE, SIGNAL_INDICATORS, Engine
+from liveopt.engine.engine import METRICS_DTYPE, SIGNAL_INDICATORS, STOP_REASON_NAMES, Engine
 from liveopt.engine.records import (
     FILL_DTYPE,
     REASON_CODES,
@@ -18,6 +18,7 @@ __all__ = [
     "REASON_CODES",
     "REASON_NAMES",
     "SIGNAL_INDICATORS",
+    "STOP_REASON_NAMES",
     "TRADE_DTYPE",
     "ClosedTrade",
     "Engine",

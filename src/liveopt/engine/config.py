@@ -48,6 +48,16 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         Timeframe of the bars given to ``Engine.on_candles`` (candle mode).
     buffer_events : int
         Events buffered by the single-event calls before the kernel runs on them.
+    max_loss_pct : float or None
+        A variant whose equity falls more than this below its capital is stopped: no more
+        entries, and its position closes at the next price. None turns it off.
+    max_drawdown_pct : float or None
+        Likewise for a drawdown (from the equity peak, unrealised PnL included).
+    halt_below_pct : float or None
+        Every variant is stopped (a global halt) when all active variants are more than
+        this below their capital (checked on the equity-sample clock).
+    baseline_max_drawdown_pct : float or None
+        Global halt when the baseline's (variant 0's) drawdown exceeds this.
 
     Raises
     ------
@@ -69,6 +79,10 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     equity_sample_ns: int = 60 * NS_PER_SECOND
     bar_timeframe: str = "1m"
     buffer_events: int = 4096
+    max_loss_pct: float | None = 5.0
+    max_drawdown_pct: float | None = 10.0
+    halt_below_pct: float | None = 2.0
+    baseline_max_drawdown_pct: float | None = 10.0
 
     def __post_init__(self) -> None:
         positive = ("capital", "multiplier", "lot_size")
@@ -89,6 +103,11 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             raise ValueError(f"equity_sample_ns: {self.equity_sample_ns} must be > 0")
         if self.buffer_events < 1:
             raise ValueError(f"buffer_events: {self.buffer_events} must be >= 1")
+        for name in ("max_loss_pct", "max_drawdown_pct", "halt_below_pct",
+                     "baseline_max_drawdown_pct"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and 0.0 < value <= 100.0):
+                raise ValueError(f"{name}: {value!r} must be in (0, 100] or None (off)")
         if self.sides not in SIDES:
             raise ValueError(f"sides: {self.sides!r} is not one of {', '.join(SIDES)}")
         if self.take_profit_order not in TAKE_PROFIT_ORDERS:

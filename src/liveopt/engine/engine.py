@@ -89,8 +89,18 @@ METRICS_DTYPE = np.dtype(
         ("entry_price", np.float64),
         ("unrealised_pnl", np.float64),
         ("active", np.bool_),
+        ("stop_reason", np.int8),
     ]
 )
+
+#: ``METRICS_DTYPE["stop_reason"]`` codes: why a variant is not active (0: it is).
+STOP_REASON_NAMES: dict[int, str] = {
+    0: "",
+    vp.STOPPED_MAX_LOSS: "max_loss",
+    vp.STOPPED_MAX_DRAWDOWN: "max_drawdown",
+    vp.STOPPED_HALT: "global_halt",
+    vp.STOPPED_BY_CALLER: "stopped",
+}
 
 
 class Engine:
@@ -187,6 +197,16 @@ class Engine:
         self._settings[vp.S_MULTIPLIER] = config.multiplier
         self._settings[vp.S_LOT] = config.lot_size
         self._settings[vp.S_MAINT_MARGIN] = config.maint_margin_rate
+        capital = config.capital
+
+        def floor(pct: float | None) -> float:
+            return -math.inf if pct is None else capital * (1.0 - pct / 100.0)
+
+        self._settings[vp.S_EQUITY_FLOOR] = floor(config.max_loss_pct)
+        self._settings[vp.S_HALT_FLOOR] = floor(config.halt_below_pct)
+        for row, pct in ((vp.S_MAX_DRAWDOWN, config.max_drawdown_pct),
+                         (vp.S_BASELINE_MAX_DRAWDOWN, config.baseline_max_drawdown_pct)):
+            self._settings[row] = math.inf if pct is None else pct / 100.0
         self._isettings = np.zeros(vp.N_ISETTINGS, dtype=np.int64)
         self._isettings[vp.IS_LATENCY_NS] = config.latency_ns
         self._isettings[vp.IS_SAMPLE_NS] = config.equity_sample_ns
@@ -194,6 +214,7 @@ class Engine:
         self._isettings[vp.IS_TP_LIMIT] = config.take_profit_order == "limit"
         self._isettings[vp.IS_TRAILING] = config.trailing
         self._isettings[vp.IS_BAR_NS] = timeframe_ns(config.bar_timeframe)
+        self._isettings[vp.IS_BASELINE] = self._inverse[0]
 
         self._init_state(n)
         self._stats = TradeStats(n, config.capital)
@@ -428,6 +449,43 @@ class Engine:
             self._fills.append(exit_fills(trades))
 
     # ----------------------------------------------------------------------------------
+    # Control
+
+    def _internal(self, variants) -> np.ndarray:
+        ids = np.atleast_1d(np.asarray(variants, dtype=np.int64))
+        bad = ids[(ids < 0) | (ids >= len(self))]
+        if bad.size:
+            raise ValueError(f"no variant {int(bad[0])} in a set of {len(self)}")
+        return self._inverse[ids]
+
+    @property
+    def halted(self) -> bool:
+        """Whether a global halt has stopped every variant (until :meth:`resume`)."""
+        self._consume_buffer()
+        return bool(self._clock[vp.C_HALTED])
+
+    def stop(self, variants) -> None:
+        """Stop the given variant ids (after the buffered events): no more entries, and an
+        open position closes at the next price with reason ``variant_stopped``. Metrics
+        are kept."""
+        self._consume_buffer()
+        now = int(self._clock[vp.C_LAST_TS])
+        for v in self._internal(variants):
+            vp.stop_variant_nb(self._istate, int(v), vp.STOPPED_BY_CALLER, now)
+
+    def resume(self, variants) -> None:
+        """Make stopped variants active again, with their metrics; a stop exit that has not
+        filled yet is cancelled (the position stays open). Clears a global halt."""
+        self._consume_buffer()
+        ist = self._istate
+        for v in self._internal(variants):
+            ist[vp.I_ACTIVE, v] = 1
+            ist[vp.I_STOP_REASON, v] = 0
+            if ist[vp.I_PENDING, v] == vp.STOP_EXIT:
+                ist[vp.I_PENDING, v] = vp.NO_ORDER
+        self._clock[vp.C_HALTED] = 0
+
+    # ----------------------------------------------------------------------------------
     # Output
 
     def drain_fills(self) -> FillBatch:
@@ -483,6 +541,7 @@ class Engine:
         )
         out["entries_skipped"] = ist[vp.I_SKIPPED]
         out["active"] = ist[vp.I_ACTIVE] != 0
+        out["stop_reason"] = ist[vp.I_STOP_REASON]
         # Variants whose equity did not move at the last sample times have those zero
         # returns still to merge (the kernel skips idle variants).
         count, mean, m2 = fs[vp.F_SAMPLES], fs[vp.F_SAMPLE_MEAN], fs[vp.F_SAMPLE_M2]

@@ -37,6 +37,15 @@ TRADE_FIELDS = ("entry_price", "exit_price", "lots", "entry_fee", "exit_fee", "f
                 "gross_pnl", "net_pnl", "net_return", "roi_pct")
 
 
+# The twin has no safety limits (they are tested in test_safety_limits.py): off here.
+NO_LIMITS = {"max_loss_pct": None, "max_drawdown_pct": None, "halt_below_pct": None,
+             "baseline_max_drawdown_pct": None}
+
+
+def unlimited(**settings) -> EngineConfig:
+    return EngineConfig(**{**NO_LIMITS, **settings})
+
+
 @pytest.fixture(scope="module")
 def trades() -> Trades:
     full = bundled_trades()
@@ -106,7 +115,7 @@ def assert_same_metrics(engine: Engine, twin: ReferenceEngine) -> None:
 
 def test_event_stream_matches_the_twin_trade_for_trade(trades):
     variants = generate_variants(24, "random", 11, ACTIVE_SPACE)
-    config = EngineConfig(latency_ns=250_000_000, equity_sample_ns=30 * S)
+    config = unlimited(latency_ns=250_000_000, equity_sample_ns=30 * S)
     events = mixed_events(trades)
     engine, twin = Engine(config, variants), ReferenceEngine(config, variants)
     feed(engine, events)
@@ -130,7 +139,7 @@ def test_event_stream_matches_the_twin_trade_for_trade(trades):
 def test_candle_mode_matches_the_twin_bar_for_bar(ftx, take_profit_order):
     n = 4_000
     variants = generate_variants(16, "random", 5, ACTIVE_SPACE)
-    config = EngineConfig(take_profit_order=take_profit_order, slippage_bps=1.0)
+    config = unlimited(take_profit_order=take_profit_order, slippage_bps=1.0)
     columns = (ftx.ts[:n], ftx.open[:n], ftx.high[:n], ftx.low[:n], ftx.close[:n],
                ftx.volume[:n])
     engine, twin = Engine(config, variants), ReferenceEngine(config, variants)
@@ -155,7 +164,7 @@ def test_trailing_liquidation_and_max_hold_match_the_twin(ftx):
     columns["break_even_buffer"][:] = 1.0
     columns["trailing_step"][:] = 0.5
     variants = type(base)(base.config, columns)
-    config = EngineConfig(maint_margin_rate=0.004)
+    config = unlimited(maint_margin_rate=0.004)
     cols = (ftx.ts[:n], ftx.open[:n], ftx.high[:n], ftx.low[:n], ftx.close[:n],
             ftx.volume[:n])
     engine, twin = Engine(config, variants), ReferenceEngine(config, variants)
@@ -175,7 +184,7 @@ def test_trailing_liquidation_and_max_hold_match_the_twin(ftx):
        buffer_events=st.integers(1, 700))
 def test_any_cutting_of_the_stream_gives_bit_identical_results(trades, cuts, buffer_events):
     variants = generate_variants(20, "random", 2, ACTIVE_SPACE)
-    config = EngineConfig(buffer_events=buffer_events)
+    config = unlimited(buffer_events=buffer_events)
     whole = Engine(config, variants)
     whole.on_trades(trades.ts, trades.price, trades.size, trades.side)
     pieces = Engine(config, variants)
@@ -197,7 +206,7 @@ def test_any_cutting_of_the_stream_gives_bit_identical_results(trades, cuts, buf
 
 def test_snapshot_and_restore_continue_exactly(trades):
     variants = generate_variants(20, "random", 9, ACTIVE_SPACE)
-    config = EngineConfig()
+    config = unlimited()
     half = len(trades) // 2
     straight = Engine(config, variants)
     straight.on_trades(trades.ts, trades.price, trades.size, trades.side)
@@ -223,11 +232,11 @@ def test_snapshot_and_restore_continue_exactly(trades):
 
 def test_a_variant_trades_the_same_alone_or_among_thousands(trades):
     variants = generate_variants(300, "random", 4, ACTIVE_SPACE)
-    crowd = Engine(EngineConfig(), variants)
+    crowd = Engine(unlimited(), variants)
     crowd.on_trades(trades.ts, trades.price, trades.size, trades.side)
     crowd_trades = crowd.drain_fills().trades
     for v in (0, 17, 299):
-        alone = Engine(EngineConfig(), variants.take([v]))
+        alone = Engine(unlimited(), variants.take([v]))
         alone.on_trades(trades.ts, trades.price, trades.size, trades.side)
         mine = alone.drain_fills().trades
         theirs = crowd_trades[crowd_trades["variant"] == v].copy()
@@ -237,7 +246,7 @@ def test_a_variant_trades_the_same_alone_or_among_thousands(trades):
 
 def test_accounts_reconcile_cash_fees_and_pnl(trades):
     variants = generate_variants(50, "random", 8, ACTIVE_SPACE)
-    engine = Engine(EngineConfig(), variants)
+    engine = Engine(unlimited(), variants)
     feed(engine, mixed_events(trades))
     batch = engine.drain_fills()
     rows = engine.metrics()
@@ -259,7 +268,7 @@ def test_accounts_reconcile_cash_fees_and_pnl(trades):
 
 
 def test_bad_events_are_rejected_with_the_field_named_and_nothing_is_lost(trades):
-    engine = Engine(EngineConfig(), generate_variants(3, "random", 1))
+    engine = Engine(unlimited(), generate_variants(3, "random", 1))
     engine.on_trade(1_000 * S, 100.0, 1.0, 1)
     for args, message in (
         ((999 * S, 100.0, 1.0, 1), "before the previous event"),
@@ -282,7 +291,7 @@ def test_bad_events_are_rejected_with_the_field_named_and_nothing_is_lost(trades
 
 
 def test_bad_bars_are_rejected_before_anything_is_processed(ftx):
-    engine = Engine(EngineConfig(), generate_variants(3, "random", 1))
+    engine = Engine(unlimited(), generate_variants(3, "random", 1))
     ts, o, h, lo, c, v = (np.array(x[:5]) for x in (ftx.ts, ftx.open, ftx.high, ftx.low,
                                                    ftx.close, ftx.volume))
     bad_high = h.copy()
@@ -292,7 +301,7 @@ def test_bad_bars_are_rejected_before_anything_is_processed(ftx):
     with pytest.raises(ValueError, match="not a multiple of the bar length"):
         engine.on_candles(ts + 1, o, h, lo, c, v)
     one_minute = OptimizerConfig(timeframes=("1m",), default_timeframe="1m")
-    five = Engine(EngineConfig(bar_timeframe="5m"),
+    five = Engine(unlimited(bar_timeframe="5m"),
                   generate_variants(3, "random", 1, one_minute))
     five_minute_bars = ts[0] - ts[0] % (300 * S) + np.arange(5) * 300 * S
     with pytest.raises(ValueError, match="not a multiple of the bar timeframe"):
@@ -301,7 +310,7 @@ def test_bad_bars_are_rejected_before_anything_is_processed(ftx):
 
 
 def test_paper_accounts_start_isolated_with_their_own_capital():
-    engine = Engine(EngineConfig(capital=2_500.0), generate_variants(4, "random", 1))
+    engine = Engine(unlimited(capital=2_500.0), generate_variants(4, "random", 1))
     rows = engine.metrics()
     assert rows["equity"].tolist() == [2_500.0] * 4
     assert rows["trades"].tolist() == [0] * 4
@@ -317,7 +326,7 @@ def test_the_baseline_alone_reproduces_its_parameters_on_each_fill(ftx):
         max_hold_s=1800.0,
     )
     variants = generate_variants(1, "random", 0, baseline=params)
-    engine = Engine(EngineConfig(slippage_bps=0.0, trailing=False), variants)
+    engine = Engine(unlimited(slippage_bps=0.0, trailing=False), variants)
     n = 5_000
     engine.on_candles(ftx.ts[:n], ftx.open[:n], ftx.high[:n], ftx.low[:n], ftx.close[:n],
                       ftx.volume[:n])
@@ -363,7 +372,7 @@ def test_random_markets_with_gaps_match_the_twin(seed, jump_every, jump, leverag
     columns = {name: np.array(array) for name, array in base.columns().items()}
     columns["leverage"][:] = leverage
     variants = type(base)(base.config, columns)
-    config = EngineConfig(latency_ns=latency_s * S, take_profit_order=take_profit_order,
+    config = unlimited(latency_ns=latency_s * S, take_profit_order=take_profit_order,
                           equity_sample_ns=120 * S, maint_margin_rate=0.01)
     events: list[tuple] = [("funding", int(ts[0]), 0.0003)]
     for i in range(n):
@@ -375,3 +384,19 @@ def test_random_markets_with_gaps_match_the_twin(seed, jump_every, jump, leverag
     feed(twin, events)
     assert_same_trades(engine.drain_fills().trades, twin.trades)
     assert_same_metrics(engine, twin)
+
+
+def test_the_embedding_api_is_importable_from_the_package_root(trades):
+    import liveopt
+
+    assert liveopt.Engine is Engine and liveopt.EngineConfig is EngineConfig
+    engine = liveopt.Engine(liveopt.EngineConfig(), generate_variants(30, "random", 6,
+                                                                      ACTIVE_SPACE))
+    engine.on_trades(trades.ts, trades.price, trades.size, trades.side)
+    batch = engine.drain_fills()
+    typed = list(batch.closed_trades())
+    assert len(typed) == len(batch.trades) > 0
+    first = typed[0]
+    assert first.reason in REASON_NAMES.values()
+    assert first.net_pnl == batch.trades[0]["net_pnl"]
+    assert engine.drain_fills().trades.size == 0  # drained means forgotten

@@ -374,6 +374,11 @@ def liveopt_trades(case: Case) -> TradeList:
         take_profit_order="market",
         trailing=False,
         bar_timeframe="1m",
+        # backtesting.py has no safety limits: the accounts trade on whatever they lose.
+        max_loss_pct=None,
+        max_drawdown_pct=None,
+        halt_below_pct=None,
+        baseline_max_drawdown_pct=None,
     )
     engine = Engine(config, variants)
     candles = _candles()
