@@ -621,12 +621,18 @@ def _sample_equity(fs, n, passed, boundaries):
 def _decide(vp, ist, isettings, first, last, signal, confidence, decision_ts, live, clock):
     sides = isettings[IS_SIDES]  # 0 both, 1 long only, -1 short only
     latency = isettings[IS_LATENCY_NS]
-    for v in range(first, last):
+    # Only strong signals act, so the scan reads one int8 per variant, over a slice from
+    # index 0 (no negative-index guard on the access: see score_variants_nb).
+    classes = signal[first:last]
+    for k in range(classes.shape[0]):
+        sig = classes[k]
+        if sig != STRONG_BUY and sig != STRONG_SELL:
+            continue
+        v = first + k
         if ist[I_ACTIVE, v] == 0 or ist[I_PENDING, v] != NO_ORDER:
             continue
         if confidence[v] < vp[P_MIN_CONFIDENCE, v] - THRESHOLD_TOLERANCE:
             continue
-        sig = signal[v]
         side = ist[I_SIDE, v]
         if side == 0:
             if sig == STRONG_BUY and sides >= 0:
@@ -649,7 +655,7 @@ def _decide(vp, ist, isettings, first, last, signal, confidence, decision_ts, li
 @njit
 def _close_candle(tf, decision_ts, candles, market, kind_start, row_timeframe, bank_params,
                   bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c, bar_v,
-                  signal_rows, subscores, vp, ist, isettings, weights, tf_start,
+                  signal_rows, subscores, vp, ist, isettings, weights, weighted, tf_start,
                   score, confidence, signal, scratch, live, clock):
     # One closed candle of timeframe ``tf``: advance its indicator rows, score its
     # variants, take their decisions.
@@ -677,7 +683,8 @@ def _close_candle(tf, decision_ts, candles, market, kind_start, row_timeframe, b
     )
     score_variants_nb(subscores, bank_out[rows[R_RSI], 0], first, last, weights,
                       vp[P_RSI_OVERSOLD], vp[P_RSI_OVERBOUGHT], vp[P_STRONG_BUY], vp[P_BUY],
-                      vp[P_SELL], vp[P_STRONG_SELL], score, confidence, signal, scratch)
+                      vp[P_SELL], vp[P_STRONG_SELL], score, confidence, signal, scratch,
+                      weighted[tf])
     _decide(vp, ist, isettings, first, last, signal, confidence, decision_ts, live, clock)
 
 
@@ -723,7 +730,7 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
                   tf_ns, cb_start, cb_count, candles,
                   kind_start, row_timeframe, bank_params, bank_state, ring, ring_base,
                   bank_out, closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores,
-                  vp, ip, weights, fs, ist, stats, tf_start,
+                  vp, ip, weights, weighted, fs, ist, stats, tf_start,
                   score, confidence, signal, scratch, live, flagged,
                   open_i, open_f, trade_i, trade_f, out_count):
     """Advance every variant over events ``[0, n_events)``; returns how many were consumed.
@@ -752,7 +759,8 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
         _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
              kind_start, row_timeframe, bank_params, bank_state, ring, ring_base, bank_out,
              closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores, vp, fs, ist,
-             stats, weights, tf_start, score, confidence, signal, scratch, live, n, n_tf)
+             stats, weights, weighted, tf_start, score, confidence, signal, scratch, live, n,
+             n_tf)
         # --- shared walk: the span's events, until one reaches the next cut ----------
         next_cut = _next_cut(clock, tf_ns, cb_start, n_tf)
         span_start = e
@@ -835,7 +843,7 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
             _cut(ev_ts[span_start] + bar_ns, settings, isettings, market, clock, tf_ns,
                  cb_start, cb_count, candles, kind_start, row_timeframe, bank_params,
                  bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c, bar_v,
-                 signal_rows, subscores, vp, fs, ist, stats, weights, tf_start,
+                 signal_rows, subscores, vp, fs, ist, stats, weights, weighted, tf_start,
                  score, confidence, signal, scratch, live, n, n_tf)
         clock[C_EVENTS] += e - span_start
     return e
@@ -899,7 +907,7 @@ def _bar_walk(e, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, market, clock, tf_ns, cb_s
 def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
          kind_start, row_timeframe, bank_params, bank_state, ring, ring_base, bank_out,
          closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores, vp, fs, ist, stats,
-         weights, tf_start, score, confidence, signal, scratch, live, n, n_tf):
+         weights, weighted, tf_start, score, confidence, signal, scratch, live, n, n_tf):
     # 1. funding, once per funding time crossed
     # (A closed form, not `while next <= now: next += period`: LLVM turns that loop into a
     # 128-bit division, __udivti3, which Numba's JIT linker does not provide.)
@@ -935,7 +943,8 @@ def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, can
             _close_candle(t, end, candles, market, kind_start, row_timeframe, bank_params,
                           bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c,
                           bar_v, signal_rows, subscores, vp, ist, isettings, weights,
-                          tf_start, score, confidence, signal, scratch, live, clock)
+                          weighted, tf_start, score, confidence, signal, scratch, live,
+                          clock)
             cb_start[t] = end
             cb_count[t] = 0
 

@@ -188,6 +188,12 @@ class Engine:
         self._iparams[vp.IP_TIMEFRAME] = tf_index
         # One row per indicator (the scoring pass streams a row over a block of variants).
         self._weights = np.ascontiguousarray(variants.weights[perm].T, dtype=np.float64)
+        # Per timeframe, the indicators some variant of it weighs: the scoring pass skips
+        # the rest (a one-indicator grid then costs one pass, not ten).
+        self._weighted = np.zeros((len(self.timeframes), self._weights.shape[0]), np.uint8)
+        for t in range(len(self.timeframes)):
+            block = self._weights[:, self._tf_start[t]:self._tf_start[t + 1]]
+            self._weighted[t] = (block > 0).any(axis=1)
 
         self._settings = np.empty(vp.N_SETTINGS)
         self._settings[vp.S_CAPITAL] = config.capital
@@ -421,7 +427,8 @@ class Engine:
                 self._tf_ns, self._cb_start, self._cb_count, self._candles,
                 *self._bank.kernel_arrays(), self._closed, *self._bar,
                 self._signal_rows, self._subscores,
-                self._params, self._iparams, self._weights, self._fstate, self._istate,
+                self._params, self._iparams, self._weights, self._weighted, self._fstate,
+                self._istate,
                 self._stats.state, self._tf_start,
                 self._score, self._confidence, self._signal, self._score_scratch, self._live,
                 self._flagged,

@@ -42,11 +42,11 @@ def test_kernels_equal_the_twin_and_stay_in_range(
     assert sub.tolist() == expected_sub
 
     weights = variant_params(raw_weights)
-    score, confidence, signal, scratch = sig.empty_outputs(1)
+    score, confidence, signal, scratch, weighted = sig.empty_outputs(1)
     one = np.array([strong]), np.array([plain]), np.array([-plain]), np.array([-strong])
     sig.score_variants_nb(
         sub, rsi, 0, 1, weights[:, None].copy(), np.array([oversold]),
-        np.array([overbought]), *one, score, confidence, signal, scratch,
+        np.array([overbought]), *one, score, confidence, signal, scratch, weighted,
     )
     exp_score, exp_conf, exp_signal = ref.score_variant(
         expected_sub, rsi, weights.tolist(), oversold, overbought, strong, plain, -plain,
@@ -80,11 +80,11 @@ def test_each_variant_uses_its_own_rsi_levels_and_thresholds():
     sub = np.zeros(sig.N_SUBSCORES)
     weights = np.zeros((sig.N_SUBSCORES, 2))
     weights[sig.RSI, :] = 1.0
-    score, confidence, signal, scratch = sig.empty_outputs(2)
+    score, confidence, signal, scratch, weighted = sig.empty_outputs(2)
     sig.score_variants_nb(
         sub, 27.0, 0, 2, weights, np.array([30.0, 20.0]), np.array([70.0, 80.0]),
         np.array([0.65, 0.65]), np.array([0.4, 0.4]), np.array([-0.4, -0.4]),
-        np.array([-0.65, -0.65]), score, confidence, signal, scratch,
+        np.array([-0.65, -0.65]), score, confidence, signal, scratch, weighted,
     )
     assert score.tolist() == [1.0, 0.6]
     assert signal.tolist() == [sig.STRONG_BUY, sig.BUY]
@@ -96,11 +96,11 @@ def test_confidence_is_the_weighted_share_agreeing_with_the_score():
     sub[sig.MACD], sub[sig.AO], sub[sig.KDJ] = 1.0, 1.0, -1.0
     weights = np.zeros((sig.N_SUBSCORES, 1))
     weights[[sig.MACD, sig.AO, sig.KDJ, sig.BOLLINGER], 0] = [0.4, 0.2, 0.3, 0.1]
-    score, confidence, signal, scratch = sig.empty_outputs(1)
+    score, confidence, signal, scratch, weighted = sig.empty_outputs(1)
     sig.score_variants_nb(
         sub, math.nan, 0, 1, weights, np.array([30.0]), np.array([70.0]),
         np.array([0.65]), np.array([0.4]), np.array([-0.4]), np.array([-0.65]),
-        score, confidence, signal, scratch,
+        score, confidence, signal, scratch, weighted,
     )
     # Bollinger has no opinion; MACD and AO (0.6) agree with the positive score, KDJ (0.3)
     # does not: confidence 0.6 / 0.9.
@@ -136,9 +136,26 @@ def test_a_score_exactly_on_a_threshold_reaches_it_whatever_the_rounding():
     sub = np.array([0.0, -1.0, 1.0, 1.0, -1.0, 0.0, 0.0, -1.0, 0.5, 0.0])
     points = np.array([3.0, 4.0, 4.0, 0.0, 8.0, 1.0, 1.0, 3.0, 1.0, 2.0])
     weights = (points / points.sum())[:, None].copy()
-    score, confidence, signal, scratch = sig.empty_outputs(1)
+    score, confidence, signal, scratch, weighted = sig.empty_outputs(1)
     sig.score_variants_nb(sub, 70.8, 0, 1, weights, np.array([30.0]), np.array([70.0]),
                           np.array([0.65]), np.array([0.4]), np.array([-0.4]),
-                          np.array([-0.5]), score, confidence, signal, scratch)
+                          np.array([-0.5]), score, confidence, signal, scratch,
+                          weighted)
     assert score[0] == pytest.approx(-0.5, abs=1e-15)
     assert signal[0] == sig.STRONG_SELL
+
+
+def test_an_indicator_no_variant_weighs_is_skipped_without_changing_any_score():
+    rng = np.random.default_rng(3)
+    n = 40
+    weights = rng.random((sig.N_SUBSCORES, n))
+    weights[[sig.MACD, sig.KDJ]] = 0.0
+    weights /= weights.sum(axis=0)
+    sub = rng.choice([-1.0, 1.0, 0.6], size=sig.N_SUBSCORES)
+    levels = [np.full(n, x) for x in (30.0, 70.0, 0.65, 0.4, -0.4, -0.65)]
+    every, skipping = sig.empty_outputs(n), sig.empty_outputs(n)
+    skipping[4][[sig.MACD, sig.KDJ]] = 0
+    sig.score_variants_nb(sub, 50.0, 0, n, weights, *levels, *every)
+    sig.score_variants_nb(sub, 50.0, 0, n, weights, *levels, *skipping)
+    for a, b in zip(every[:3], skipping[:3], strict=True):
+        assert a.tobytes() == b.tobytes()
