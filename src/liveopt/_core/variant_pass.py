@@ -156,6 +156,23 @@ def _mark(stats, v, equity):
 
 
 @njit(inline="always")
+def _mark_path(stats, v, first, second, third, fourth):
+    # _mark at four equities in order (a bar's path), with the running peak and worst
+    # drawdown in registers: one load and one store of each instead of four.
+    peak = stats[EQUITY_PEAK, v]
+    worst = stats[MAX_DRAWDOWN, v]
+    for equity in (first, second, third, fourth):
+        if equity > peak:
+            peak = equity
+        elif peak > 0.0:
+            drawdown = (peak - equity) / peak
+            if drawdown > worst:
+                worst = drawdown
+    stats[EQUITY_PEAK, v] = peak
+    stats[MAX_DRAWDOWN, v] = worst
+
+
+@njit(inline="always")
 def _set_triggers(fs, side, v):
     # The two price triggers of the open position: a long exits at or below LOW (stop or
     # liquidation, whichever is higher) and at or above HIGH (take-profit); a short the
@@ -540,11 +557,9 @@ def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b
             # trailing stop from the favourable extreme, effective from the next bar.
             base = fs[F_CASH, v] - s * fs[F_LOTS, v] * multiplier * fs[F_ENTRY_PX, v]
             slope = s * fs[F_LOTS, v] * multiplier
-            _mark(stats, v, base + slope * bar_open)
-            _mark(stats, v, base + slope * adverse)
-            _mark(stats, v, base + slope * favourable)
             equity = base + slope * ev_d[e]
-            _mark(stats, v, equity)
+            _mark_path(stats, v, base + slope * bar_open, base + slope * adverse,
+                       base + slope * favourable, equity)
             fs[F_EQUITY, v] = equity
             if s * (favourable - fs[F_TRAIL_PX, v]) >= 0.0:
                 _trail(vp, fs, ist, v, side, favourable)
