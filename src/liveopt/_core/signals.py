@@ -169,7 +169,16 @@ def score_variants_nb(subscores, rsi, first, last, weights, rsi_oversold, rsi_ov
     strong_sell_ = strong_sell[first:last]
     classes = signal[first:last]
     for k in range(m):
-        r = rsi_subscore(rsi, oversold[k], overbought[k])
+        # rsi_subscore without branches: levels differ per variant, so its branches were
+        # mispredicted about half the time (measured 8.3 -> ns per variant, see below).
+        below = 1.0 if rsi < oversold[k] else 0.0
+        above = (1.0 if rsi > overbought[k] else 0.0) * (1.0 - below)
+        neither = (1.0 - below) * (1.0 - above)
+        mild_below = (1.0 if rsi < oversold[k] + RSI_MILD_BAND else 0.0) * neither
+        mild_above = (
+            (1.0 if rsi > overbought[k] - RSI_MILD_BAND else 0.0) * neither * (1.0 - mild_below)
+        )
+        r = below - above + RSI_MILD_SCORE * (mild_below - mild_above)
         w = rsi_row[k]
         value = total[k] + w * r
         pos = positive[k] + (w if r > 0.0 else 0.0)
@@ -180,16 +189,14 @@ def score_variants_nb(subscores, rsi, first, last, weights, rsi_oversold, rsi_ov
             positive[k] = (pos if value > 0.0 else neg) / voiced
         else:
             positive[k] = 0.0
-        if value >= strong_buy_[k] - THRESHOLD_TOLERANCE:
-            classes[k] = STRONG_BUY
-        elif value >= buy_[k] - THRESHOLD_TOLERANCE:
-            classes[k] = BUY
-        elif value <= strong_sell_[k] + THRESHOLD_TOLERANCE:
-            classes[k] = STRONG_SELL
-        elif value <= sell_[k] + THRESHOLD_TOLERANCE:
-            classes[k] = SELL
-        else:
-            classes[k] = NEUTRAL
+        # The class as a sum of comparisons (no branches): with strong_buy >= buy > sell >=
+        # strong_sell (VariantSet checks it) this is the if-chain of the specification.
+        classes[k] = (
+            (1 if value >= strong_buy_[k] - THRESHOLD_TOLERANCE else 0)
+            + (1 if value >= buy_[k] - THRESHOLD_TOLERANCE else 0)
+            - (1 if value <= strong_sell_[k] + THRESHOLD_TOLERANCE else 0)
+            - (1 if value <= sell_[k] + THRESHOLD_TOLERANCE else 0)
+        )
 
 
 def empty_outputs(n_variants: int):

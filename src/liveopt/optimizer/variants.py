@@ -254,6 +254,18 @@ class VariantSet:
             self.weights, normalise_weights(self.weight_points), rtol=0.0, atol=1e-12
         ):
             raise ValueError("weights: rows must equal weight_points divided by their sums")
+        # The signal classes assume ordered thresholds (docs/signal-model.md); the config's
+        # ranges guarantee it for generated rows, a caller's baseline is checked here.
+        ordered = (self.strong_buy >= self.buy) & (self.buy > self.sell) & (
+            self.sell >= self.strong_sell
+        )
+        if not np.all(ordered):
+            row = int(np.flatnonzero(~ordered)[0])
+            raise ValueError(
+                f"thresholds of row {row} must satisfy strong_buy >= buy > sell >= "
+                f"strong_sell, got {self.strong_buy[row]}, {self.buy[row]}, "
+                f"{self.sell[row]}, {self.strong_sell[row]}"
+            )
         if np.any((self.timeframe < 0) | (self.timeframe >= len(config.timeframes))):
             raise ValueError(
                 f"timeframe: indices must lie in [0, {len(config.timeframes)})"

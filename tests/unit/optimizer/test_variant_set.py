@@ -139,3 +139,11 @@ class TestConfigHash:
 
 def _fields(params: VariantParams) -> dict:
     return {name: getattr(params, name) for name in params.__struct_fields__}
+
+
+def test_a_baseline_with_unordered_thresholds_is_rejected_with_its_values():
+    fields = {name: getattr(profile("default"), name)
+              for name in profile("default").__struct_fields__}
+    fields.update(buy=0.7, strong_buy=0.65)
+    with pytest.raises(ValueError, match="strong_buy >= buy > sell >= strong_sell"):
+        generate_variants(1, "random", 0, baseline=VariantParams(**fields))
