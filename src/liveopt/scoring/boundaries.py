@@ -157,7 +157,7 @@ class BoundaryTable:
         See :func:`spent`.
     z_levels : ndarray, optional
         The grid of levels on the normal-quantile scale (level ``a = Phi(-x)``); the
-        default spans ``a`` from 3e-14 to 0.5 in steps of 0.125 in ``x``.
+        default spans ``a`` from 3e-14 to 0.977 in steps of 0.125 in ``x``.
 
     Notes
     -----
@@ -170,7 +170,7 @@ class BoundaryTable:
         self.times = np.asarray(times, dtype=np.float64)
         self.spending = spending
         if z_levels is None:
-            z_levels = np.arange(0.0, 7.5 + 1e-9, 0.125)
+            z_levels = np.arange(-2.0, 7.5 + 1e-9, 0.125)
         self.z_levels = np.asarray(z_levels, dtype=np.float64)
         levels = special.ndtr(-self.z_levels)
         # table[g, k]: boundary of look k for level g.
@@ -185,8 +185,8 @@ class BoundaryTable:
     def repeated_p(self, look: int, z: np.ndarray) -> np.ndarray:
         """Smallest level whose look-``look`` boundary ``z`` reaches: ``a_k(z)``.
 
-        Clamped conservatively to the table: 1 below the boundary of level 0.5, and the
-        smallest tabulated level above the boundary of the smallest level.
+        Clamped conservatively to the table: 1 below the boundary of the largest level
+        (0.977), and the smallest tabulated level above the boundary of the smallest.
         """
         z = np.asarray(z, dtype=np.float64)
         col = self.table[:, look]

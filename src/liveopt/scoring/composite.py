@@ -51,7 +51,7 @@ Metrics = np.ndarray | Mapping[str, ArrayLike]
 
 
 class ScoringEngine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Composite ranking score in [0, 1): a weighted mean of five bounded terms, times a
+    """Composite ranking score in [0, 1]: a weighted mean of five bounded terms, times a
     bounded drawdown factor.
 
     ``score = D * (w_roi R + w_sharpe S + w_win W + w_cons C + w_sample N) / sum(w)`` with
@@ -63,7 +63,8 @@ class ScoringEngine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     - ``N = trades / (trades + sample_half)``: how much evidence there is;
     - ``D = 1 - drawdown_max_penalty * min(max_drawdown / drawdown_limit, 1)``.
 
-    Every term lies in [0, 1) (``D`` in ``[1 - drawdown_max_penalty, 1]``); an undefined
+    Every term lies in [0, 1] (the saturating ones approach 1 without reaching it, short of
+    rounding; ``D`` lies in ``[1 - drawdown_max_penalty, 1]``); an undefined
     input (NaN: no trades, no spread) scores 0, and an undefined drawdown gets the full
     penalty. The saturating terms keep separating variants past their half points instead
     of capping at a threshold.
@@ -201,7 +202,8 @@ class ScoringEngine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 def _saturate(x: np.ndarray, half: float) -> np.ndarray:
-    # x / (x + half) for x >= 0: 0 at 0, 0.5 at half, increasing, below 1.
+    # x / (x + half) for x >= 0: 0 at 0, 0.5 at half, increasing, below 1 (rounds to 1
+    # only for x beyond 1e16 half).
     return x / (x + half)
 
 

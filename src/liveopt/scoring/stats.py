@@ -116,17 +116,21 @@ def bootstrap_t_test(
 ) -> np.ndarray:
     """One-sided studentised bootstrap (bootstrap-t) test of ``mean > mean_base``.
 
-    Both samples are centred on their own means, so the resampled world satisfies the null
-    (equal means) while keeping each sample's shape: skew and heavy tails enter the null
-    distribution of the Welch statistic instead of Student's t (Efron and Tibshirani 1993,
-    section 16.4). The p-value is ``(1 + #{t* >= t}) / (resamples + 1)``, never 0. The
-    baseline's resamples are drawn once and shared by all variants, as the baseline itself
-    is shared; each variant's are drawn in blocks so memory stays bounded.
+    The null is imposed by centring each sample on its own mean; both resamples (of the
+    variant's and of the baseline's size) are then drawn from the *pooled* centred
+    returns, and the Welch statistic of each pair is compared with the observed one:
+    ``p = (1 + #{t* >= t}) / (resamples + 1)``, never 0. Studentising keeps the statistic
+    close to pivotal when the variances differ; the empirical distribution brings the
+    shape of the returns (skew, heavy tails) into the null distribution instead of
+    Student's t. Pooling matters for heavy tails: resampling each sample from itself
+    (Efron and Tibshirani 1993, section 16.4) lets one outlier skew the bootstrap
+    distribution: at 5 % it rejected 6.2-6.5 % of equal-mean Student-t(3) and lognormal
+    pairs in three of four settings, against 4.9-5.2 % pooled (``docs/statistics.md``).
 
     Parameters
     ----------
     variant_returns : sequence of 1-D float64 arrays
-        Per-trade net returns, one array per variant.
+        Per-trade net returns, one array per variant (2 or more where tested).
     baseline_returns : 1-D float64 array
         The baseline's (at least 2 values).
     resamples : int
@@ -144,11 +148,6 @@ def bootstrap_t_test(
     y = baseline_returns
     n_b = y.size
     y0 = y - y.mean()
-    idx = rng.integers(0, n_b, size=(resamples, n_b))
-    yb = y0[idx]
-    mean_b = yb.mean(axis=1)
-    var_b = yb.var(axis=1, ddof=1) / n_b
-    del yb, idx
     p = np.ones(len(variant_returns))
     block_elems = 1 << 21
     for i, x in enumerate(variant_returns):
@@ -156,15 +155,16 @@ def bootstrap_t_test(
             continue
         n = x.size
         t_obs = _welch_statistic(x.mean() - y.mean(), x.var(ddof=1) / n + y.var(ddof=1) / n_b)
-        x0 = x - x.mean()
+        pool = np.concatenate([x - x.mean(), y0])
         exceed = 0
-        block = max(1, block_elems // n)
+        block = max(1, block_elems // (n + n_b))
         for start in range(0, resamples, block):
-            stop = min(resamples, start + block)
-            xb = x0[rng.integers(0, n, size=(stop - start, n))]
+            size = min(resamples, start + block) - start
+            xb = pool[rng.integers(0, pool.size, size=(size, n))]
+            yb = pool[rng.integers(0, pool.size, size=(size, n_b))]
             t_star = _welch_statistic(
-                xb.mean(axis=1) - mean_b[start:stop],
-                xb.var(axis=1, ddof=1) / n + var_b[start:stop],
+                xb.mean(axis=1) - yb.mean(axis=1),
+                xb.var(axis=1, ddof=1) / n + yb.var(axis=1, ddof=1) / n_b,
             )
             # A resample with no spread has an undefined statistic: count it as extreme,
             # which can only make the test more conservative.
@@ -220,7 +220,8 @@ def adjust_p_values(p: np.ndarray, method: str) -> np.ndarray:
     if method == "holm":
         adj = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ps))
     else:
-        adj = np.minimum.accumulate(np.minimum(1.0, m * ps / np.arange(1, m + 1))[::-1])[::-1]
+        # m / j first: it is exactly 1 for j = m, so no adjusted value rounds below its raw one.
+        adj = np.minimum.accumulate(np.minimum(1.0, ps * (m / np.arange(1, m + 1)))[::-1])[::-1]
     out = np.empty(m)
     out[order] = adj
     return out
