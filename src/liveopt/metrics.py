@@ -52,11 +52,11 @@ class TradeStats:
         if not np.isfinite(initial_capital) or initial_capital <= 0:
             raise ValueError(f"initial_capital must be finite and > 0, got {initial_capital}")
         self.initial_capital = float(initial_capital)
-        self.state = np.empty((kernels.N_FIELDS, n_variants))
+        self.state = np.empty((n_variants, kernels.N_FIELDS))  # one row per variant
         kernels.reset_stats_nb(self.state, self.initial_capital)
 
     def __len__(self) -> int:
-        return self.state.shape[1]
+        return self.state.shape[0]
 
     def record_trade(self, variant: int, net_return: float, net_pnl: float,
                      gross_pnl: float, fees: float) -> None:
@@ -75,7 +75,7 @@ class TradeStats:
         moments ``sqrt(n) M3 / M2^1.5`` and ``n M4 / M2^2`` (kurtosis, not excess), as
         ``scipy.stats.skew`` and ``kurtosis(fisher=False)`` with ``bias=True`` compute them.
         """
-        s = self.state
+        s = self.state.T  # field-major view: s[FIELD] is that field of every variant
         n = s[kernels.TRADES]
         out = np.zeros(len(self), dtype=SUMMARY_DTYPE)
         out["trades"] = n

@@ -1,8 +1,10 @@
 """Online per-variant trade statistics, updated in place as trades close and equity moves.
 
-State is struct-of-arrays: ``stats[field, variant]``, a C-contiguous float64 matrix whose
-rows are the fields below, so one field of all variants is one contiguous array (what the
-variant pass walks) and nothing per variant is a Python object. Closed trades are not kept:
+State is ``stats[variant, field]``, a C-contiguous float64 matrix with one row of the
+fields below per variant: a closed trade updates a dozen fields of one variant, and the
+variant pass visits scattered variants, so a variant's fields share two cache lines
+(field-major, each trade cost a dozen cache misses). Nothing per variant is a Python
+object (``liveopt.metrics.TradeStats`` reads the columns). Closed trades are not kept:
 the statistics the promotion gate needs (count, mean, variance, skewness and kurtosis of
 per-trade net returns) are accumulated online, so memory does not grow with trades.
 
@@ -15,7 +17,7 @@ defect C.5).
 
 from liveopt._core._jit import njit
 
-# Field rows of ``stats``.
+# Field columns of ``stats``.
 TRADES = 0  # closed trades
 WINS = 1  # trades with net PnL > 0
 LOSSES = 2  # trades with net PnL < 0
@@ -43,63 +45,62 @@ def record_trade_nb(stats, variant, net_return, net_pnl, gross_pnl, fees):
     """Add one closed trade of ``variant``: its net return (net PnL over the margin it
     used), net and gross PnL, and fees. A trade with net PnL exactly 0 is neither a win nor
     a loss and ends both streaks."""
-    n1 = stats[TRADES, variant]
+    n1 = stats[variant, TRADES]
     n = n1 + 1.0
-    stats[TRADES, variant] = n
-    stats[NET_PNL, variant] += net_pnl
-    stats[GROSS_PNL, variant] += gross_pnl
-    stats[FEES, variant] += fees
+    stats[variant, TRADES] = n
+    stats[variant, NET_PNL] += net_pnl
+    stats[variant, GROSS_PNL] += gross_pnl
+    stats[variant, FEES] += fees
     if net_pnl > 0.0:
-        stats[WINS, variant] += 1.0
-        stats[GROSS_WIN, variant] += net_pnl
-        stats[WIN_STREAK, variant] += 1.0
-        stats[LOSS_STREAK, variant] = 0.0
-        if stats[WIN_STREAK, variant] > stats[MAX_WIN_STREAK, variant]:
-            stats[MAX_WIN_STREAK, variant] = stats[WIN_STREAK, variant]
+        stats[variant, WINS] += 1.0
+        stats[variant, GROSS_WIN] += net_pnl
+        stats[variant, WIN_STREAK] += 1.0
+        stats[variant, LOSS_STREAK] = 0.0
+        if stats[variant, WIN_STREAK] > stats[variant, MAX_WIN_STREAK]:
+            stats[variant, MAX_WIN_STREAK] = stats[variant, WIN_STREAK]
     elif net_pnl < 0.0:
-        stats[LOSSES, variant] += 1.0
-        stats[GROSS_LOSS, variant] -= net_pnl
-        stats[LOSS_STREAK, variant] += 1.0
-        stats[WIN_STREAK, variant] = 0.0
-        if stats[LOSS_STREAK, variant] > stats[MAX_LOSS_STREAK, variant]:
-            stats[MAX_LOSS_STREAK, variant] = stats[LOSS_STREAK, variant]
+        stats[variant, LOSSES] += 1.0
+        stats[variant, GROSS_LOSS] -= net_pnl
+        stats[variant, LOSS_STREAK] += 1.0
+        stats[variant, WIN_STREAK] = 0.0
+        if stats[variant, LOSS_STREAK] > stats[variant, MAX_LOSS_STREAK]:
+            stats[variant, MAX_LOSS_STREAK] = stats[variant, LOSS_STREAK]
     else:
-        stats[WIN_STREAK, variant] = 0.0
-        stats[LOSS_STREAK, variant] = 0.0
+        stats[variant, WIN_STREAK] = 0.0
+        stats[variant, LOSS_STREAK] = 0.0
     if net_return < 0.0:
-        stats[DOWNSIDE_SQ, variant] += net_return * net_return
+        stats[variant, DOWNSIDE_SQ] += net_return * net_return
     # Central moments, one pass: the order of the updates matters (M4 uses the old M2, M3).
-    delta = net_return - stats[MEAN, variant]
+    delta = net_return - stats[variant, MEAN]
     delta_n = delta / n
     delta_n2 = delta_n * delta_n
     term1 = delta * delta_n * n1
-    m2 = stats[M2, variant]
-    m3 = stats[M3, variant]
-    stats[MEAN, variant] += delta_n
-    stats[M4, variant] += (
+    m2 = stats[variant, M2]
+    m3 = stats[variant, M3]
+    stats[variant, MEAN] += delta_n
+    stats[variant, M4] += (
         term1 * delta_n2 * (n * n - 3.0 * n + 3.0) + 6.0 * delta_n2 * m2 - 4.0 * delta_n * m3
     )
-    stats[M3, variant] = m3 + term1 * delta_n * (n - 2.0) - 3.0 * delta_n * m2
-    stats[M2, variant] = m2 + term1
+    stats[variant, M3] = m3 + term1 * delta_n * (n - 2.0) - 3.0 * delta_n * m2
+    stats[variant, M2] = m2 + term1
 
 
 @njit("void(float64[:, ::1], int64, float64)")
 def record_equity_nb(stats, variant, equity):
     """Add one equity sample (capital plus unrealised PnL) of ``variant``."""
-    peak = stats[EQUITY_PEAK, variant]
+    peak = stats[variant, EQUITY_PEAK]
     if equity > peak:
-        stats[EQUITY_PEAK, variant] = equity
+        stats[variant, EQUITY_PEAK] = equity
     elif peak > 0.0:
         drawdown = (peak - equity) / peak
-        if drawdown > stats[MAX_DRAWDOWN, variant]:
-            stats[MAX_DRAWDOWN, variant] = drawdown
+        if drawdown > stats[variant, MAX_DRAWDOWN]:
+            stats[variant, MAX_DRAWDOWN] = drawdown
 
 
 @njit("void(float64[:, ::1], float64)")
 def reset_stats_nb(stats, initial_capital):
     """Zero every field of every variant; equity peaks start at the initial capital."""
-    for field in range(stats.shape[0]):
-        for variant in range(stats.shape[1]):
-            stats[field, variant] = 0.0
-    for variant in range(stats.shape[1]):
-        stats[EQUITY_PEAK, variant] = initial_capital
+    for variant in range(stats.shape[0]):
+        for field in range(stats.shape[1]):
+            stats[variant, field] = 0.0
+        stats[variant, EQUITY_PEAK] = initial_capital

@@ -268,16 +268,17 @@ class Engine:
 
     def _init_state(self, n: int) -> None:
         capital = self.config.capital
-        self._fstate = np.zeros((vp.N_FSTATE, n))
-        self._fstate[vp.F_CASH] = capital
-        self._fstate[vp.F_EQUITY] = capital
-        self._fstate[vp.F_SAMPLE_EQUITY] = capital
-        self._fstate[vp.F_LOW_TRIGGER] = -math.inf
-        self._fstate[vp.F_HIGH_TRIGGER] = math.inf
-        self._fstate[vp.F_TRAIL_PX] = math.nan
-        self._istate = np.zeros((vp.N_ISTATE, n), dtype=np.int64)
-        self._istate[vp.I_EXPIRY] = vp.NO_TIME
-        self._istate[vp.I_ACTIVE] = 1
+        # One row per variant (variant_pass explains the layout).
+        self._fstate = np.zeros((n, vp.N_FSTATE))
+        self._fstate[:, vp.F_CASH] = capital
+        self._fstate[:, vp.F_EQUITY] = capital
+        self._fstate[:, vp.F_SAMPLE_EQUITY] = capital
+        self._fstate[:, vp.F_LOW_TRIGGER] = -math.inf
+        self._fstate[:, vp.F_HIGH_TRIGGER] = math.inf
+        self._fstate[:, vp.F_TRAIL_PX] = math.nan
+        self._istate = np.zeros((n, vp.N_ISTATE), dtype=np.int64)
+        self._istate[:, vp.I_EXPIRY] = vp.NO_TIME
+        self._istate[:, vp.I_ACTIVE] = 1
         self._market = np.full(vp.N_MARKET, math.nan)
         self._market[vp.M_HAVE_QUOTE] = 0.0
         self._clock = np.zeros(vp.N_CLOCK, dtype=np.int64)
@@ -486,10 +487,10 @@ class Engine:
         self._consume_buffer()
         ist = self._istate
         for v in self._internal(variants):
-            ist[vp.I_ACTIVE, v] = 1
-            ist[vp.I_STOP_REASON, v] = 0
-            if ist[vp.I_PENDING, v] == vp.STOP_EXIT:
-                ist[vp.I_PENDING, v] = vp.NO_ORDER
+            ist[v, vp.I_ACTIVE] = 1
+            ist[v, vp.I_STOP_REASON] = 0
+            if ist[v, vp.I_PENDING] == vp.STOP_EXIT:
+                ist[v, vp.I_PENDING] = vp.NO_ORDER
         self._clock[vp.C_HALTED] = 0
 
     # ----------------------------------------------------------------------------------
@@ -517,7 +518,7 @@ class Engine:
         ``sharpe_annualised`` uses the equity samples (docs/paper-execution.md).
         """
         self._consume_buffer()
-        fs, ist = self._fstate, self._istate
+        fs, ist = self._fstate.T, self._istate.T  # field-major views of the state
         summary = self._stats.summary()
         out = np.zeros(len(self), dtype=METRICS_DTYPE)
         for name in ("trades", "wins", "losses", "win_rate", "net_pnl", "gross_pnl", "fees",
