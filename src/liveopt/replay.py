@@ -1,8 +1,10 @@
 """Replays of recorded market data: the indicators alone, or every variant on paper.
 
-This is the same sequence a live feed drives, one trade at a time: the Cython ingestor
-updates the tick buffer and every timeframe's candle; when candles close, they are drained
-in order into the indicator bank, one compiled call per closed candle.
+:func:`replay_trades` drives the indicator path the way a live feed does, one trade at a
+time: the Cython ingestor updates the tick buffer and every timeframe's candle; when
+candles close, they are drained in order into the indicator bank, one compiled call per
+closed candle. :func:`replay_variants` runs ``liveopt.Engine`` (every variant, on paper)
+over a trades or candles file, in chunks, timing only the processing.
 """
 
 from __future__ import annotations
