@@ -164,7 +164,29 @@ class Engine:
             np.int64
         )
         self._tf_ns = np.array([timeframe_ns(tf) for tf in self.timeframes], dtype=np.int64)
+        self._build_parameters(variants, perm, tf_index)
+        self._build_settings(config)
+        self._init_state(n)
+        self._stats = TradeStats(n, config.capital)
+        self._build_buffers(n, config.buffer_events)
 
+        self._buffer = EventBuffer(config.buffer_events, self._consume_buffer)
+        #: Append a trade: ``on_trade(ts_ns, price, size, side)``.
+        self.on_trade = self._buffer.push_trade
+        #: Append a best bid/ask: ``on_quote(ts_ns, bid, bid_size, ask, ask_size)``.
+        self.on_quote = self._buffer.push_quote
+        #: Append top-5 book sizes: ``on_depth(ts_ns, bid_size_5, ask_size_5)``.
+        self.on_depth = self._buffer.push_depth
+        #: Append the funding rate for the next funding time: ``on_funding_rate(ts, rate)``.
+        self.on_funding_rate = self._buffer.push_funding_rate
+
+    # ----------------------------------------------------------------------------------
+    # Set-up
+
+    def _build_parameters(self, variants: VariantSet, perm: np.ndarray,
+                          tf_index: np.ndarray) -> None:
+        # The variants' parameters in the kernel's layouts, in internal (timeframe) order.
+        n = len(variants)
         self._params = np.empty((vp.N_PARAMS, n))
         for row, column in (
             (vp.P_STOP_LOSS_ROI, variants.stop_loss_roi),
@@ -195,6 +217,8 @@ class Engine:
             block = self._weights[:, self._tf_start[t]:self._tf_start[t + 1]]
             self._weighted[t] = (block > 0).any(axis=1)
 
+    def _build_settings(self, config: EngineConfig) -> None:
+        # The EngineConfig as the kernel's two settings vectors.
         self._settings = np.empty(vp.N_SETTINGS)
         self._settings[vp.S_CAPITAL] = config.capital
         self._settings[vp.S_TAKER] = config.taker_fee
@@ -222,9 +246,7 @@ class Engine:
         self._isettings[vp.IS_BAR_NS] = timeframe_ns(config.bar_timeframe)
         self._isettings[vp.IS_BASELINE] = self._inverse[0]
 
-        self._init_state(n)
-        self._stats = TradeStats(n, config.capital)
-
+    def _build_buffers(self, n: int, buffer_events: int) -> None:
         # Scratch and outputs, all caller-owned by the kernel's rules.
         n_tf = len(self.timeframes)
         self._closed = np.zeros(n_tf, dtype=np.uint8)
@@ -235,7 +257,7 @@ class Engine:
         self._signal = np.zeros(n, dtype=np.int8)
         self._score_scratch = np.zeros(n)
         self._flagged = np.zeros(n, dtype=np.int64)
-        chunk = max(_CHUNK, config.buffer_events)
+        chunk = max(_CHUNK, buffer_events)
         self._scratch = np.empty((4, chunk))
         self._event_kind = np.zeros(chunk, dtype=np.int8)
         self._event_ts = np.zeros(chunk, dtype=np.int64)
@@ -252,16 +274,6 @@ class Engine:
         self._n_fills = 0
         self._n_trades = 0
         self._mode: str | None = None
-
-        self._buffer = EventBuffer(config.buffer_events, self._consume_buffer)
-        #: Append a trade: ``on_trade(ts_ns, price, size, side)``.
-        self.on_trade = self._buffer.push_trade
-        #: Append a best bid/ask: ``on_quote(ts_ns, bid, bid_size, ask, ask_size)``.
-        self.on_quote = self._buffer.push_quote
-        #: Append top-5 book sizes: ``on_depth(ts_ns, bid_size_5, ask_size_5)``.
-        self.on_depth = self._buffer.push_depth
-        #: Append the funding rate for the next funding time: ``on_funding_rate(ts, rate)``.
-        self.on_funding_rate = self._buffer.push_funding_rate
 
     # ----------------------------------------------------------------------------------
     # State
