@@ -119,7 +119,8 @@ class Engine:
     Notes
     -----
     ``on_trade``, ``on_quote``, ``on_depth`` and ``on_funding_rate`` are the Cython
-    buffer's bound methods, so a call costs tens of nanoseconds; the buffered events are
+    buffer's bound methods (about 100-200 ns a call from a Python loop, measured on the
+    2-core VM, loop included); the buffered events are
     processed before any result is read. An engine takes either events or candles
     (:meth:`on_candles`), not both.
     """
