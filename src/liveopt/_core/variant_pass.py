@@ -97,8 +97,8 @@ N_FSTATE = 30
 # Variant integer state, int64[n, N_ISTATE], one row per variant.
 (I_SIDE, I_PENDING, I_PENDING_TS, I_ENTRY_TS, I_EXPIRY, I_TRAILED, I_EXPOSURE_NS,
  I_SKIPPED, I_ACTIVE, I_FLAGS, I_LIVE, I_R_SIDE, I_R_ENTRY_TS, I_R_EXIT_TS, I_R_REASON,
- I_R_MAKER, I_STOP_REASON) = range(17)
-N_ISTATE = 17
+ I_R_MAKER, I_STOP_REASON, I_DIRTY) = range(18)
+N_ISTATE = 18
 FLAG_OPENED = 1  # the span has an entry fill
 FLAG_CLOSED = 2  # the span has a closed trade
 
@@ -119,10 +119,11 @@ M_LAST_PRICE, M_BID, M_ASK, M_HAVE_QUOTE, M_IMBALANCE, M_FUNDING_RATE = range(6)
 N_MARKET = 6
 # C_SAMPLES counts the equity-sample boundaries passed; C_LIVE the variants in ``live``.
 # C_HALTED is 1 after a global halt (until the caller resumes variants).
-C_STARTED, C_NEXT_SAMPLE, C_NEXT_FUNDING, C_LAST_TS, C_EVENTS, C_SAMPLES, C_LIVE, C_HALTED = (
-    range(8)
-)
-N_CLOCK = 8
+# C_DIRTY counts the variants in ``dirty``: they left the live list since the last equity
+# sample, so their equity may have moved.
+(C_STARTED, C_NEXT_SAMPLE, C_NEXT_FUNDING, C_LAST_TS, C_EVENTS, C_SAMPLES, C_LIVE, C_HALTED,
+ C_DIRTY) = range(9)
+N_CLOCK = 9
 
 # Candle builders, float64[N_CANDLE, n_timeframes] plus int64 bucket starts and counts.
 CB_OPEN, CB_HIGH, CB_LOW, CB_CLOSE, CB_VOLUME = range(5)
@@ -616,12 +617,14 @@ def add_zero_samples(count, mean, m2, zeros):
 
 
 @njit
-def _sample_equity(fs, n, passed, boundaries):
+def _sample_equity(fs, variants, n_variants, passed, boundaries):
     # Equity samples at ``boundaries`` more sample times (``passed`` were before). A
     # variant whose equity has not moved since its last sample only gets zero returns, so
     # it is skipped here and its zeros are merged in when it next moves, or when metrics
-    # are read: this pass then costs one comparison per idle variant.
-    for v in range(n):
+    # are read. Only ``variants[:n_variants]`` are visited (the caller's list of those
+    # whose equity can have moved).
+    for k in range(n_variants):
+        v = variants[k]
         equity = fs[v, F_EQUITY]
         previous = fs[v, F_SAMPLE_EQUITY]
         if equity == previous:
@@ -756,7 +759,7 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
                   kind_start, row_timeframe, bank_params, bank_state, ring, ring_base,
                   bank_out, closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores,
                   vp, ip, weights, weighted, fs, ist, stats, tf_start,
-                  score, confidence, signal, scratch, live, flagged,
+                  score, confidence, signal, scratch, live, dirty, flagged,
                   open_i, open_f, trade_i, trade_f, out_count):
     """Advance every variant over events ``[0, n_events)``; returns how many were consumed.
 
@@ -784,7 +787,8 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
         _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
              kind_start, row_timeframe, bank_params, bank_state, ring, ring_base, bank_out,
              closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores, vp, fs, ist,
-             stats, weights, weighted, tf_start, score, confidence, signal, scratch, live, n,
+             stats, weights, weighted, tf_start, score, confidence, signal, scratch, live, dirty,
+             n,
              n_tf)
         # --- shared walk: the span's events, until one reaches the next cut ----------
         next_cut = _next_cut(clock, tf_ns, cb_start, n_tf)
@@ -859,6 +863,10 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
                 kept += 1
             else:
                 ist[v, I_LIVE] = 0
+                if ist[v, I_DIRTY] == 0:  # its equity moved: the next sample must see it
+                    ist[v, I_DIRTY] = 1
+                    dirty[clock[C_DIRTY]] = v
+                    clock[C_DIRTY] += 1
         clock[C_LIVE] = kept
         _flush(fs, ist, flagged, n_flagged, open_i, open_f, trade_i, trade_f, out_count)
         if candle_mode:
@@ -869,7 +877,7 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
                  cb_start, cb_count, candles, kind_start, row_timeframe, bank_params,
                  bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c, bar_v,
                  signal_rows, subscores, vp, fs, ist, stats, weights, weighted, tf_start,
-                 score, confidence, signal, scratch, live, n, n_tf)
+                 score, confidence, signal, scratch, live, dirty, n, n_tf)
         clock[C_EVENTS] += e - span_start
     return e
 
@@ -932,7 +940,8 @@ def _bar_walk(e, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, market, clock, tf_ns, cb_s
 def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
          kind_start, row_timeframe, bank_params, bank_state, ring, ring_base, bank_out,
          closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores, vp, fs, ist, stats,
-         weights, weighted, tf_start, score, confidence, signal, scratch, live, n, n_tf):
+         weights, weighted, tf_start, score, confidence, signal, scratch, live, dirty, n,
+         n_tf):
     # 1. funding, once per funding time crossed
     # (A closed form, not `while next <= now: next += period`: LLVM turns that loop into a
     # 128-bit division, __udivti3, which Numba's JIT linker does not provide.)
@@ -945,7 +954,14 @@ def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, can
     sample_ns = isettings[IS_SAMPLE_NS]
     if clock[C_NEXT_SAMPLE] <= now:
         boundaries = (now - clock[C_NEXT_SAMPLE]) // sample_ns + 1
-        _sample_equity(fs, n, clock[C_SAMPLES], boundaries)
+        # Only variants whose equity can have moved since the last sample: the live ones
+        # and those that left the live list since. Every other variant's equity equals its
+        # last sample, so its returns are zeros, merged lazily (see _sample_equity).
+        _sample_equity(fs, live, clock[C_LIVE], clock[C_SAMPLES], boundaries)
+        _sample_equity(fs, dirty, clock[C_DIRTY], clock[C_SAMPLES], boundaries)
+        for k in range(clock[C_DIRTY]):
+            ist[dirty[k], I_DIRTY] = 0
+        clock[C_DIRTY] = 0
         clock[C_SAMPLES] += boundaries
         # The global halt is checked on the sample clock: an O(n) look at every equity.
         if clock[C_HALTED] == 0 and _halt_due(fs, ist, stats, settings, isettings, n):

@@ -298,6 +298,8 @@ class Engine:
         self._clock[vp.C_NEXT_FUNDING] = vp.NO_TIME
         # Variants with a position or a pending order, the only ones a span can move.
         self._live = np.zeros(n, dtype=np.int64)
+        # Variants that left the live list since the last equity sample.
+        self._dirty = np.zeros(n, dtype=np.int64)
         n_tf = len(self.timeframes)
         self._cb_start = np.full(n_tf, vp.NOT_STARTED, dtype=np.int64)
         self._cb_count = np.zeros(n_tf, dtype=np.int64)
@@ -445,7 +447,7 @@ class Engine:
                 self._istate,
                 self._stats.state, self._tf_start,
                 self._score, self._confidence, self._signal, self._score_scratch, self._live,
-                self._flagged,
+                self._dirty, self._flagged,
                 self._open_i, self._open_f, self._trade_i, self._trade_f, self._out_count,
             )
             # The kernel stops early only when its outputs are full; drained, it goes on.
@@ -589,6 +591,7 @@ class Engine:
             "fstate": self._fstate, "istate": self._istate, "stats": self._stats.state,
             "market": self._market, "clock": self._clock, "cb_start": self._cb_start,
             "cb_count": self._cb_count, "candles": self._candles, "live": self._live,
+            "dirty": self._dirty,
         }
         for name, array in self._bank.state_arrays().items():
             arrays[f"bank.{name}"] = array
