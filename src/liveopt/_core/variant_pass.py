@@ -39,6 +39,7 @@ from liveopt._core.indicators import bank_update_nb
 from liveopt._core.metrics import (
     EQUITY_PEAK,
     MAX_DRAWDOWN,
+    record_equity_nb,
     record_trade_nb,
 )
 from liveopt._core.paper_math import (
@@ -155,20 +156,8 @@ _TRAIL_PRECHECK = 1e-12
 
 
 @njit(inline="always")
-def _mark(stats, v, equity):
-    # Drawdown from the running equity peak (liveopt._core.metrics.record_equity_nb).
-    peak = stats[v, EQUITY_PEAK]
-    if equity > peak:
-        stats[v, EQUITY_PEAK] = equity
-    elif peak > 0.0:
-        drawdown = (peak - equity) / peak
-        if drawdown > stats[v, MAX_DRAWDOWN]:
-            stats[v, MAX_DRAWDOWN] = drawdown
-
-
-@njit(inline="always")
 def _mark_path(stats, v, first, second, third, fourth):
-    # _mark at four equities in order (a bar's path), with the running peak and worst
+    # record_equity_nb at four equities in order (a bar's path), with the peak and worst
     # drawdown in registers: one load and one store of each instead of four.
     peak = stats[v, EQUITY_PEAK]
     worst = stats[v, MAX_DRAWDOWN]
@@ -458,7 +447,7 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
             _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_px[e],
                           sell_px[e], ev_ts[e], mark_px[e])
             if trade_px[e] == trade_px[e]:
-                _mark(stats, v, fs[v, F_CASH])  # flat after a trade event: marked at cash
+                record_equity_nb(stats, v, fs[v, F_CASH])  # flat after a trade: marked at cash
                 _check_flat_limits(fs, ist, stats, settings, v, ev_ts[e])
             return
         p = trade_px[e]
@@ -481,7 +470,7 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
                         maker = 1
                 if reason != 0:
                     _close(fs, ist, stats, settings, v, exit_price, ts, reason, maker)
-                    _mark(stats, v, fs[v, F_CASH])  # flat after the trade: marked at cash
+                    record_equity_nb(stats, v, fs[v, F_CASH])  # flat: marked at cash
                     _check_flat_limits(fs, ist, stats, settings, v, ts)
                     return
                 # The trailing level: the stop moves, and is not re-checked on this event.
@@ -527,7 +516,7 @@ def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b
             _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v,
                           bar_open * (1.0 + slip), bar_open * (1.0 - slip), ts, bar_open)
             if ist[v, I_SIDE] == 0:
-                _mark(stats, v, fs[v, F_CASH])
+                record_equity_nb(stats, v, fs[v, F_CASH])
         side = ist[v, I_SIDE]
         if side == 0:
             if ist[v, I_PENDING] == NO_ORDER:
@@ -575,7 +564,7 @@ def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b
             if s * (favourable - fs[v, F_TRAIL_PX]) >= 0.0:
                 _trail(vp, fs, ist, v, side, favourable)
         if ist[v, I_SIDE] == 0:
-            _mark(stats, v, fs[v, F_CASH])  # exited in this bar: marked at the cash
+            record_equity_nb(stats, v, fs[v, F_CASH])  # exited in this bar: marked at the cash
             _check_flat_limits(fs, ist, stats, settings, v, ts)
         elif ist[v, I_ACTIVE] != 0:
             breach = _limit_breached(settings, fs[v, F_EQUITY], stats[v, MAX_DRAWDOWN])

@@ -2,7 +2,7 @@
 each, evaluated together in one compiled pass (``docs/paper-execution.md``)."""
 
 from liveopt.engine.config import EngineConfig
-from liveopt.engine.engine import METRICS_DTYPE, SIGNAL_INDICATORS, STOP_REASON_NAMES, Engine
+from liveopt.engine.engine import METRICS_DTYPE, STOP_REASON_NAMES, Engine
 from liveopt.engine.records import (
     FILL_DTYPE,
     REASON_CODES,
@@ -11,6 +11,7 @@ from liveopt.engine.records import (
     ClosedTrade,
     FillBatch,
 )
+from liveopt.indicators.specs import SIGNAL_INDICATORS
 
 __all__ = [
     "FILL_DTYPE",

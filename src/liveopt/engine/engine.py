@@ -29,25 +29,10 @@ from liveopt.engine.records import (
     trades_from_columns,
 )
 from liveopt.indicators.bank import IndicatorBank
-from liveopt.indicators.specs import IndicatorSpec, indicator
+from liveopt.indicators.specs import SIGNAL_INDICATORS, IndicatorSpec
 from liveopt.metrics import TradeStats
 from liveopt.optimizer import VariantSet
 from liveopt.timeframes import NS_PER_SECOND, timeframe_ns
-
-#: The indicator configurations the signal model reads, in ``variant_pass.R_*`` order
-#: (docs/signal-model.md); the engine computes them once per timeframe in use.
-SIGNAL_INDICATORS: tuple[IndicatorSpec, ...] = (
-    indicator("rsi", period=14),
-    indicator("williams_r", period=14),
-    indicator("macd", fast=12, slow=26, signal=9),
-    indicator("awesome_oscillator", fast=5, slow=34),
-    indicator("ema", period=50),
-    indicator("ema", period=200),
-    indicator("stochastic", k_period=14, k_smooth=3, d_period=3),
-    indicator("bollinger", period=20, k=2.0),
-    indicator("kdj", n=9, m1=3, m2=3),
-    indicator("obv_slope", period=14),
-)
 
 _YEAR_NS = 365 * 24 * 3600 * NS_PER_SECOND
 # Array calls are processed in chunks of this many events, the size of the per-event

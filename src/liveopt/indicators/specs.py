@@ -213,8 +213,10 @@ def indicator(kind: str, timeframe: str = "1m", **params: float) -> IndicatorSpe
     )
 
 
-#: The twelve indicators of liveopt's signal model, with the origin system's periods.
-DEFAULT_INDICATORS: tuple[IndicatorSpec, ...] = (
+#: The indicator configurations the signal model reads (docs/signal-model.md), in the
+#: order of ``liveopt._core.variant_pass``'s ``R_*`` rows; the engine computes them once per
+#: timeframe in use.
+SIGNAL_INDICATORS: tuple[IndicatorSpec, ...] = (
     indicator("rsi", period=14),
     indicator("williams_r", period=14),
     indicator("macd", fast=12, slow=26, signal=9),
@@ -224,6 +226,13 @@ DEFAULT_INDICATORS: tuple[IndicatorSpec, ...] = (
     indicator("stochastic", k_period=14, k_smooth=3, d_period=3),
     indicator("bollinger", period=20, k=2.0),
     indicator("kdj", n=9, m1=3, m2=3),
+    indicator("obv_slope", period=14),
+)
+
+#: The twelve default indicators with the origin system's periods (what ``liveopt
+#: indicators`` shows): the signal model's first nine, then OBV, ATR and ADX.
+DEFAULT_INDICATORS: tuple[IndicatorSpec, ...] = (
+    *SIGNAL_INDICATORS[:-1],
     indicator("obv"),
     indicator("atr", period=14),
     indicator("adx", period=14),
