@@ -1,0 +1,7 @@
+"""The KuCoin futures side of liveopt (service layer): request signing, the REST and
+WebSocket clients, the shared rate-limit budget (``PingBudgetManager``), stop replacement
+(``StopReplaceCoordinator``) and exact order arithmetic (``trade_math``).
+
+``../shared/reference/kucoin-protocol.md`` is the protocol reference; ``docs/exchange.md``
+documents what this package does with it.
+"""
