@@ -24,6 +24,8 @@ def client_oid(*parts: object) -> str:
     if not parts:
         raise ValueError("client_oid needs at least one part")
     text = "-".join(_DISALLOWED.sub("_", str(part)) for part in parts)
+    if not text:
+        raise ValueError("client_oid: the parts are empty")
     if len(text) <= MAX_CLIENT_OID_LENGTH:
         return text
     digest = hashlib.blake2b(text.encode(), digest_size=_DIGEST_CHARS // 2).hexdigest()

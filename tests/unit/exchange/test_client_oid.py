@@ -1,4 +1,5 @@
-from hypothesis import given
+import pytest
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from liveopt.exchange.client_oid import MAX_CLIENT_OID_LENGTH, client_oid, is_valid_client_oid
@@ -13,10 +14,16 @@ def test_client_oid_joins_parts_with_dashes():
 
 @given(st.lists(st.text(max_size=30) | st.integers(), min_size=1, max_size=6))
 def test_client_oid_is_always_valid_and_deterministic(parts):
+    assume(parts != [""])
     first = client_oid(*parts)
     assert is_valid_client_oid(first)
     assert len(first) <= MAX_CLIENT_OID_LENGTH
     assert client_oid(*parts) == first
+
+
+def test_client_oid_refuses_empty_parts():
+    with pytest.raises(ValueError, match="empty"):
+        client_oid("")
 
 
 def test_long_client_oids_stay_distinct():
