@@ -158,16 +158,16 @@ _TRAIL_PRECHECK = 1e-12
 @njit(inline="always")
 def _mark_path(stats, v, first, second, third, fourth):
     # record_equity_nb at four equities in order (a bar's path), with the peak and worst
-    # drawdown in registers: one load and one store of each instead of four.
+    # drawdown in registers: one load and one store of each instead of four. The drawdown
+    # is divided out only when it is a new worst (as in _span_ticks): four divisions per
+    # bar were a measurable share of a variant-bar in a position.
     peak = stats[v, EQUITY_PEAK]
     worst = stats[v, MAX_DRAWDOWN]
     for equity in (first, second, third, fourth):
         if equity > peak:
             peak = equity
-        elif peak > 0.0:
-            drawdown = (peak - equity) / peak
-            if drawdown > worst:
-                worst = drawdown
+        elif peak > 0.0 and peak - equity > worst * peak:
+            worst = (peak - equity) / peak
     stats[v, EQUITY_PEAK] = peak
     stats[v, MAX_DRAWDOWN] = worst
 
@@ -185,7 +185,7 @@ def _set_triggers(fs, side, v):
         fs[v, F_HIGH_TRIGGER] = min(fs[v, F_STOP], fs[v, F_LIQUIDATION])
 
 
-@njit
+@njit(inline="always")
 def _open(vp, ip, fs, ist, stats, settings, isettings, v, side, price, ts):
     """Enter at ``price``; returns False when the cash buys no lot (entry skipped)."""
     cash = fs[v, F_CASH]
@@ -228,7 +228,7 @@ def _open(vp, ip, fs, ist, stats, settings, isettings, v, side, price, ts):
     return True
 
 
-@njit
+@njit(inline="always")
 def _trail(vp, fs, ist, v, side, price):
     """Advance the trailing staircase for a price at or past the pre-checked level."""
     s = float(side)
@@ -262,7 +262,7 @@ def _trail(vp, fs, ist, v, side, price):
     )
 
 
-@njit
+@njit(inline="always")
 def _close(fs, ist, stats, settings, v, exit_price, ts, reason, maker):
     """Close the position at ``exit_price``; liquidation when the exit is at or beyond the
     liquidation price (or the liquidation price was the trigger)."""
@@ -326,7 +326,7 @@ def _stop_reason(ist, fs, v, side):
     return TRAILING_STOP if ist[v, I_TRAILED] else STOP_LOSS
 
 
-@njit
+@njit(inline="always")
 def _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_price, sell_price,
                   ts, mark_price):
     # Equity is only *marked* (drawdown) on trade events, by the callers; here it is
@@ -363,7 +363,7 @@ def _halt_due(fs, ist, stats, settings, isettings, n):
     return any_active
 
 
-@njit
+@njit(inline="always")
 def _check_flat_limits(fs, ist, stats, settings, v, ts):
     # A flat variant's equity is its cash: a closed trade can take it past a limit.
     if ist[v, I_ACTIVE] != 0:
@@ -407,7 +407,7 @@ def _eligible(ist, v, ev_ts, buy_px, e):
     return ev_ts[e] >= ist[v, I_PENDING_TS] and buy_px[e] == buy_px[e]
 
 
-@njit
+@njit(inline="always")
 def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px, buy_px,
                 sell_px, mark_px, e0, e1):
     multiplier = settings[S_MULTIPLIER]
@@ -496,14 +496,14 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
     fs[v, F_EQUITY] = equity
 
 
-@njit
+@njit(inline="always")
 def _bar_exit(fs, ist, stats, settings, isettings, v, side, price, ts, reason):
     # Market exit at ``price`` moved against the order by the slippage.
     slip = settings[S_SLIPPAGE]
     _close(fs, ist, stats, settings, v, price * (1.0 - side * slip), ts, reason, 0)
 
 
-@njit
+@njit(inline="always")
 def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b, ev_c,
                ev_d, e0, e1):
     multiplier = settings[S_MULTIPLIER]
