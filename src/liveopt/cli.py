@@ -1,4 +1,4 @@
-"""Command line: ``liveopt demo``, ``liveopt replay`` and ``liveopt indicators``.
+"""Command line: ``liveopt demo``, ``liveopt replay``, ``liveopt indicators`` and ``liveopt sim``.
 
 ``demo`` is the embedded default: it needs no network and no configuration. For now it
 runs the variants over the bundled synthetic trades (the live demo against the local
@@ -22,6 +22,7 @@ from liveopt.data.columns import Candles
 from liveopt.data.readers import DataFormatError, read_market_data, read_trades
 from liveopt.data.synthetic import BUNDLED_TRADES_PATH, bundled_trades
 from liveopt.optimizer import MODES, OptimizerConfig
+from liveopt.sim import cli as sim_cli
 from liveopt.timeframes import TIMEFRAMES, canonical_timeframe
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated, from {', '.join(TIMEFRAMES)} (default: %(default)s)",
     )
     indicators.add_argument("--on-error", choices=("raise", "skip"), default="raise")
+    sim_cli.add_parser(commands)
     return parser
 
 
@@ -213,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``liveopt`` command."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    if args.command == "sim":
+        return sim_cli.run(args)
     try:
         if args.command == "indicators":
             timeframes = _parse_timeframes(args.timeframes)
