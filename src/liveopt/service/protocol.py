@@ -17,6 +17,7 @@ from liveopt.service.views import (
     EquityCurve,
     GateSummary,
     Health,
+    LatencyHistogram,
     OptimizerStatus,
     PromotionRecord,
     StopReport,
@@ -59,6 +60,8 @@ class ControllerApi(Protocol):
     def health(self) -> Health: ...
 
     def alerts(self) -> list[Alert]: ...
+
+    def latency(self) -> LatencyHistogram: ...
 
     def equity_curves(self, variant_ids: list[int]) -> list[EquityCurve]: ...
 

@@ -172,6 +172,17 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     alerts: list[Alert]
 
 
+class LatencyHistogram(msgspec.Struct, frozen=True, kw_only=True):
+    """Tick-to-decision latency (a tick received -> the engine pass that consumed it done),
+    cumulative since start, in Prometheus form: ``counts[i]`` observations <= ``le_ms[i]``
+    (the last bound is +inf)."""
+
+    le_ms: list[float]
+    counts: list[int]
+    sum_ms: float
+    count: int
+
+
 class PromotionRecord(msgspec.Struct, frozen=True, kw_only=True):
     """An applied promotion or rollback (audit log ``promotions.jsonl``)."""
 
