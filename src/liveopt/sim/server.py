@@ -45,7 +45,6 @@ from liveopt.sim.ratelimit import (
     RateDecision,
     RateLimiter,
 )
-from liveopt.sim.wire import OrderAckData
 from liveopt.sim.ws import (
     CANDLE,
     CANDLE_TYPES,
@@ -372,14 +371,7 @@ class SimServer:
 
     async def _place_test_order(self, request: web.Request) -> web.Response:
         body = await self._json_body(request)
-        now_ns = self.market_now_ns()
-        test_order = getattr(self.exchange, "test_order", None)
-        if test_order is not None:
-            return ok(test_order(body, now_ns))
-        # Until the core offers a validate-only call, run its validation (which only
-        # consumes an order id) and acknowledge without placing anything.
-        order = self.exchange._validate(body, now_ns)
-        return ok(OrderAckData(order_id=order.id, client_oid=order.client_oid))
+        return ok(self.exchange.test_order(body, self.market_now_ns()))
 
     async def _cancel_order(self, request: web.Request) -> web.Response:
         return ok(self.exchange.cancel_order(request.match_info["orderId"],
