@@ -397,13 +397,21 @@ class FrameDecoder:
         def side(
             levels: list[tuple[str, int]], name: str
         ) -> tuple[tuple[float, ...], tuple[int, ...]]:
-            prices = tuple(
-                _number(price, f"{name}[{i}][0]", positive=True)
-                for i, (price, _) in enumerate(levels)
-            )
-            sizes = tuple(
-                _lots(size, f"{name}[{i}][1]", positive=False) for i, (_, size) in enumerate(levels)
-            )
+            # Fast path: convert and check the side in bulk (a NaN or inf makes the sum
+            # non-finite); only a bad side is walked level by level for the named error.
+            # Naming every field up front cost more than the decode itself (depth5 frames:
+            # 15 us against 11 us for json.loads plus float()).
+            try:
+                prices = tuple([float(price) for price, _ in levels])
+            except (TypeError, ValueError):
+                prices = ()
+            sizes = tuple([size for _, size in levels])
+            if len(prices) != len(levels) or (levels and not (
+                math.isfinite(sum(prices)) and min(prices) > 0.0 and min(sizes) >= 0
+            )):
+                for i, (price, size) in enumerate(levels):
+                    _number(price, f"{name}[{i}][0]", positive=True)
+                    _lots(size, f"{name}[{i}][1]", positive=False)
             return prices, sizes
 
         bid_prices, bid_sizes = side(wire.bids, "bids")

@@ -133,7 +133,10 @@ def _translated_errors(*, cancel: bool = False) -> Iterator[None]:
     except rest_errors.RateLimitedError as exc:
         retry_after = None if exc.reset_ms is None else exc.reset_ms * 1_000_000
         raise GatewayRateLimitedError(str(exc), retry_after_ns=retry_after) from exc
-    except rest_errors.TransportError as exc:
+    except (rest_errors.TransportError, rest_errors.ServerError) as exc:
+        # No answer, or a 5xx after the client's retries: the exchange may have carried
+        # the request out (a 500 can come after the order was placed), so the outcome is
+        # unknown and a superseded placement must be looked up and cancelled.
         raise GatewayTimeoutError(str(exc)) from exc
     except (rest_errors.NotCancelableError, rest_errors.OrderNotFoundError) as exc:
         if cancel:

@@ -64,7 +64,8 @@ class GatewayRateLimitedError(StopGatewayError):
 
 
 class GatewayTimeoutError(StopGatewayError):
-    """No answer in time: the request may or may not have taken effect."""
+    """No answer in time, or a server error: the request may or may not have taken
+    effect."""
 
 
 class StopAlreadyGoneError(StopGatewayError):

@@ -368,3 +368,22 @@ def test_any_consistent_candle_maps_its_values_by_the_documented_order(values):
     assert (update.open, update.close, update.high, update.low) == (a, b, high, low)
     assert update.start_ns == 120 * 1_000_000_000
     assert update.push_ts_ns == 120_500 * 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks", "field"),
+    [
+        ([["100.5", 3], ["nan", 1]], [["101", 2]], "bids[1][0]"),
+        ([["100.5", 3]], [["101", 2], ["inf", 1]], "asks[1][0]"),
+        ([["100.5", 3]], [["0", 2]], "asks[0][0]"),
+        ([["100.5", -1]], [["101", 2]], "bids[0][1]"),
+        ([["x", 1]], [["101", 2]], "bids[0][0]"),
+    ],
+)
+def test_a_bad_depth_level_is_rejected_naming_its_field(bids, asks, field):
+    frame = message("/contractMarket/level2Depth5:XBTUSDTM", "level2",
+                    {"bids": bids, "asks": asks, "sequence": 1, "timestamp": 1, "ts": 1})
+    rejected = DECODER.decode(frame)
+    assert isinstance(rejected, FrameRejected)
+    assert rejected.kind == "malformed_level2Depth5"
+    assert field in rejected.reason
