@@ -31,7 +31,7 @@ from liveopt.engine.records import (
 from liveopt.indicators.bank import IndicatorBank
 from liveopt.indicators.specs import SIGNAL_INDICATORS, IndicatorSpec
 from liveopt.metrics import TradeStats
-from liveopt.optimizer import VariantSet
+from liveopt.optimizer import FLOAT_PARAMS, VariantParams, VariantSet
 from liveopt.timeframes import NS_PER_SECOND, timeframe_ns
 
 _YEAR_NS = 365 * 24 * 3600 * NS_PER_SECOND
@@ -460,11 +460,7 @@ class Engine:
     # Control
 
     def _internal(self, variants) -> np.ndarray:
-        ids = np.atleast_1d(np.asarray(variants, dtype=np.int64))
-        bad = ids[(ids < 0) | (ids >= len(self))]
-        if bad.size:
-            raise ValueError(f"no variant {int(bad[0])} in a set of {len(self)}")
-        return self._inverse[ids]
+        return self._inverse[self._ids(variants)]
 
     @property
     def halted(self) -> bool:
@@ -492,6 +488,95 @@ class Engine:
             if ist[v, vp.I_PENDING] == vp.STOP_EXIT:
                 ist[v, vp.I_PENDING] = vp.NO_ORDER
         self._clock[vp.C_HALTED] = 0
+
+    # ----------------------------------------------------------------------------------
+    # Parameters (promotion)
+
+    def copy_variant_params(self, source: int, target: int) -> None:
+        """Give variant ``target`` the parameters of variant ``source`` (after the buffered
+        events): from its next decision on it trades as ``source`` does.
+
+        ``target`` keeps its account, statistics, open position (with the stop, take-profit
+        and expiry set at its entry) and any pending order; only its parameters, its
+        timeframe and its ``config_hash`` change. The indicators of ``source``'s timeframe
+        are already in the bank, so ``target`` decides on warm indicators at once. A
+        snapshot taken afterwards restores into this engine, or into a new engine built
+        with :attr:`variants` (when it uses the same timeframes).
+
+        Raises
+        ------
+        ValueError
+            If either id is not a variant of this engine.
+        """
+        src, dst = (int(i) for i in self._ids((source, target)))
+        columns = {name: np.array(col) for name, col in self.variants.columns().items()}
+        for column in columns.values():
+            column[dst] = column[src]
+        self._replace_variants(VariantSet(self.variants.config, columns))
+
+    def set_variant_params(self, target: int, params: VariantParams) -> None:
+        """Give variant ``target`` the parameters ``params`` (a rollback to earlier
+        parameters); otherwise as :meth:`copy_variant_params`.
+
+        Raises
+        ------
+        ValueError
+            If ``target`` is not a variant of this engine, or ``params.timeframe`` is not
+            one of the engine's timeframes (its indicators would not be in the bank).
+        """
+        if not isinstance(params, VariantParams):
+            raise TypeError(f"params must be VariantParams, got {type(params).__name__}")
+        dst = int(self._ids(target)[0])
+        names = self.variants.config.timeframes
+        if params.timeframe not in self.timeframes or params.timeframe not in names:
+            raise ValueError(
+                f"timeframe: {params.timeframe!r} is not one of this engine's timeframes "
+                f"{list(self.timeframes)}"
+            )
+        columns = {name: np.array(col) for name, col in self.variants.columns().items()}
+        columns["weights"][dst] = params.normalised_weights()
+        columns["weight_points"][dst] = params.weights
+        for name in FLOAT_PARAMS:
+            columns[name][dst] = getattr(params, name)
+        columns["leverage"][dst] = params.leverage
+        columns["timeframe"][dst] = names.index(params.timeframe)
+        self._replace_variants(VariantSet(self.variants.config, columns))
+
+    def _ids(self, variants) -> np.ndarray:
+        ids = np.atleast_1d(np.asarray(variants, dtype=np.int64))
+        bad = ids[(ids < 0) | (ids >= len(self))]
+        if bad.size:
+            raise ValueError(f"no variant {int(bad[0])} in a set of {len(self)}")
+        return ids
+
+    def _replace_variants(self, variants: VariantSet) -> None:
+        # New parameters may move a variant to another timeframe block of the internal
+        # order. The layout is recomputed exactly as __init__ computes it (so a new engine
+        # built with these variants has the same one) and every per-variant state row is
+        # carried to its new internal index.
+        self._consume_buffer()
+        names = [variants.config.timeframes[i] for i in variants.timeframe]
+        tf_index = np.array([self.timeframes.index(tf) for tf in names], dtype=np.int64)
+        perm = np.argsort(tf_index, kind="stable").astype(np.int64)
+        old_of_new = self._inverse[perm]  # old internal index of each new internal index
+        new_of_old = np.argsort(old_of_new).astype(np.int64)
+        for rows in (self._fstate, self._istate, self._stats.state, self._score,
+                     self._confidence, self._signal):
+            rows[...] = rows[old_of_new]
+        # The live and dirty lists hold internal indices; entries past their counts are
+        # stale (never read) and left as they are.
+        n_live, n_dirty = int(self._clock[vp.C_LIVE]), int(self._clock[vp.C_DIRTY])
+        self._live[:n_live] = new_of_old[self._live[:n_live]]
+        self._dirty[:n_dirty] = new_of_old[self._dirty[:n_dirty]]
+        self._perm = perm
+        self._inverse = np.argsort(perm).astype(np.int64)
+        tf_index = tf_index[perm]
+        self._tf_start = np.searchsorted(tf_index, np.arange(len(self.timeframes) + 1)).astype(
+            np.int64
+        )
+        self._build_parameters(variants, perm, tf_index)
+        self._isettings[vp.IS_BASELINE] = self._inverse[0]
+        self.variants = variants
 
     # ----------------------------------------------------------------------------------
     # Output
