@@ -579,6 +579,55 @@ def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b
                 stop_variant_nb(ist, v, breach, ts)
 
 
+@njit(inline="always")
+def _after_span(ist, v, live, dirty, flagged, clock, n_flagged, kept):
+    # Collect the span's records of ``v`` and keep it in the live list (compacted in
+    # place, in order) only while it has a position or a pending order.
+    if ist[v, I_FLAGS] != 0:
+        flagged[n_flagged] = v
+        n_flagged += 1
+    if ist[v, I_SIDE] != 0 or ist[v, I_PENDING] != NO_ORDER:
+        live[kept] = v
+        kept += 1
+    else:
+        ist[v, I_LIVE] = 0
+        if ist[v, I_DIRTY] == 0:  # its equity moved: the next sample must see it
+            ist[v, I_DIRTY] = 1
+            dirty[clock[C_DIRTY]] = v
+            clock[C_DIRTY] += 1
+    return n_flagged, kept
+
+
+@njit
+def _visit_bars(vp, ip, fs, ist, stats, settings, isettings, ev_ts, ev_a, ev_b, ev_c, ev_d,
+                e0, e1, live, dirty, flagged, clock):
+    # Every live variant over the bars [e0, e1); returns how many have records to flush.
+    n_flagged = 0
+    kept = 0
+    for k in range(clock[C_LIVE]):
+        v = live[k]
+        _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b, ev_c,
+                   ev_d, e0, e1)
+        n_flagged, kept = _after_span(ist, v, live, dirty, flagged, clock, n_flagged, kept)
+    clock[C_LIVE] = kept
+    return n_flagged
+
+
+@njit
+def _visit_ticks(vp, ip, fs, ist, stats, settings, isettings, ev_ts, trade_px, buy_px,
+                 sell_px, mark_px, e0, e1, live, dirty, flagged, clock):
+    # Every live variant over the events [e0, e1); returns how many have records to flush.
+    n_flagged = 0
+    kept = 0
+    for k in range(clock[C_LIVE]):
+        v = live[k]
+        _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px, buy_px,
+                    sell_px, mark_px, e0, e1)
+        n_flagged, kept = _after_span(ist, v, live, dirty, flagged, clock, n_flagged, kept)
+    clock[C_LIVE] = kept
+    return n_flagged
+
+
 # ---------------------------------------------------------------------------------------
 # Cut actions.
 
@@ -840,29 +889,14 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
         # --- every variant over the span ----------------------------------------------
         # Only live variants (a position or a pending order) can act in a span; the list
         # is compacted in place, in order, as variants go flat.
-        n_flagged = 0
-        kept = 0
-        for k in range(clock[C_LIVE]):
-            v = live[k]
-            if candle_mode:
-                _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b,
-                           ev_c, ev_d, span_start, e)
-            else:
-                _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
-                            buy_px, sell_px, mark_px, span_start, e)
-            if ist[v, I_FLAGS] != 0:
-                flagged[n_flagged] = v
-                n_flagged += 1
-            if ist[v, I_SIDE] != 0 or ist[v, I_PENDING] != NO_ORDER:
-                live[kept] = v
-                kept += 1
-            else:
-                ist[v, I_LIVE] = 0
-                if ist[v, I_DIRTY] == 0:  # its equity moved: the next sample must see it
-                    ist[v, I_DIRTY] = 1
-                    dirty[clock[C_DIRTY]] = v
-                    clock[C_DIRTY] += 1
-        clock[C_LIVE] = kept
+        if candle_mode:
+            n_flagged = _visit_bars(vp, ip, fs, ist, stats, settings, isettings, ev_ts, ev_a,
+                                    ev_b, ev_c, ev_d, span_start, e, live, dirty, flagged,
+                                    clock)
+        else:
+            n_flagged = _visit_ticks(vp, ip, fs, ist, stats, settings, isettings, ev_ts,
+                                     trade_px, buy_px, sell_px, mark_px, span_start, e, live,
+                                     dirty, flagged, clock)
         _flush(fs, ist, flagged, n_flagged, open_i, open_f, trade_i, trade_f, out_count)
         if candle_mode:
             market[M_LAST_PRICE] = ev_d[span_start]
