@@ -1,15 +1,20 @@
-"""Command line: ``liveopt demo``, ``liveopt replay``, ``liveopt indicators`` and ``liveopt sim``.
+"""Command line: ``liveopt demo``, ``liveopt run``, ``liveopt replay``, ``liveopt indicators``
+and ``liveopt sim``.
 
-``demo`` is the embedded default: it needs no network and no configuration. For now it
-runs the variants over the bundled synthetic trades (the live demo against the local
-exchange simulator replaces it once the simulator exists).
+``demo`` is the embedded default: it needs no network and no configuration. It starts the
+local exchange simulator and the daemon against it in one process and prints the
+dashboard's URL (docs/quickstart.md). ``run`` is the daemon on a configuration file
+(docs/configuration.md). ``replay`` runs the variants over a file (``liveopt replay
+--bundled`` over the bundled synthetic trades).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import math
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -142,11 +147,32 @@ def build_parser() -> argparse.ArgumentParser:
                              default=None, help="progress bar on stderr (default: if a tty)")
 
     demo = commands.add_parser(
-        "demo", help="run variants over the bundled synthetic trades (no network)"
-    )
-    variant_options(demo, "1m")
+        "demo", help="the local simulator and the daemon in one process (no network, no "
+        "configuration); prints the dashboard URL")
+    demo.add_argument("--port", type=int, default=8765,
+                      help="API and dashboard port on 127.0.0.1 (default: %(default)s)")
+    demo.add_argument("--variants", type=int, default=DEFAULT_VARIANTS,
+                      help="variants including the main strategy (default: %(default)s)")
+    demo.add_argument("--data-dir", default="liveopt-demo",
+                      help="journals, snapshots and the API token (default: ./%(default)s)")
+    demo.add_argument("--seed", type=int, default=0,
+                      help="seed of the simulated market and of the variants")
+    demo.add_argument("--speed", type=float, default=20.0,
+                      help="market time per clock time (default: %(default)s, a 1m candle "
+                      "every 3 s)")
+    demo.add_argument("--duration", type=float, default=None, metavar="S",
+                      help="stop after S seconds (default: run until Ctrl-C)")
+    run = commands.add_parser("run", help="the daemon (default: paper trading on KuCoin's "
+                              "public feed)")
+    run.add_argument("--config", default=None, metavar="PATH",
+                     help="TOML configuration (docs/configuration.md; default: all defaults)")
+    run.add_argument("--duration", type=float, default=None, metavar="S",
+                     help="stop after S seconds (default: run until Ctrl-C or SIGTERM)")
     replay = commands.add_parser("replay", help="run variants over a trades or candles file")
-    replay.add_argument("path", help="CSV or CSV.gz: ts,price,size,side or ts,open,high,...")
+    replay.add_argument("path", nargs="?",
+                        help="CSV or CSV.gz: ts,price,size,side or ts,open,high,...")
+    replay.add_argument("--bundled", action="store_true",
+                        help="replay the bundled synthetic trades instead of a file")
     variant_options(replay, None)
     replay.add_argument(
         "--on-error", choices=("raise", "skip"), default="raise",
@@ -211,12 +237,48 @@ def _run_variants(args, data) -> int:
     return 0
 
 
+def _run_daemon(args) -> int:
+    from liveopt.service.config import ConfigError, load_config
+    from liveopt.service.daemon import DaemonStartError
+    from liveopt.service.demo import demo_config, demo_sim_config, run_daemon
+
+    try:
+        if args.command == "demo":
+            if args.variants < 1:
+                raise ConfigError(f"--variants: {args.variants} must be >= 1")
+            if not args.speed > 0:
+                raise ConfigError(f"--speed: {args.speed} must be > 0")
+            config = demo_config(port=args.port, variants=args.variants,
+                                 data_dir=args.data_dir, seed=args.seed)
+            sim_config = demo_sim_config(config, speed=args.speed, seed=args.seed)
+        else:
+            config = load_config(args.config, os.environ)
+            sim_config = None
+        _loading_notice()
+        asyncio.run(run_daemon(config, environ=os.environ, duration_s=args.duration,
+                               sim_config=sim_config))
+    except (ConfigError, DaemonStartError) as error:
+        print(f"liveopt: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # e.g. the API port is taken
+        print(f"liveopt: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``liveopt`` command."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "sim":
         return sim_cli.run(args)
+    if args.command in ("demo", "run"):
+        return _run_daemon(args)
+    if args.command == "replay" and (args.path is None) == (not args.bundled):
+        parser.error("replay: give a file or --bundled (not both)")
     try:
         if args.command == "indicators":
             timeframes = _parse_timeframes(args.timeframes)
@@ -232,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = replay_trades(trades, default_specs(timeframes))
             print(format_summary(summary, timeframes[0]))
             return 0
-        data = (bundled_trades() if args.command == "demo"
+        data = (bundled_trades() if args.bundled
                 else read_market_data(args.path, on_error=args.on_error))
         _loading_notice()
         return _run_variants(args, data)

@@ -64,14 +64,33 @@ class AlertMonitor:
     def __init__(self, config: AlertConfig | None = None) -> None:
         self.config = config or AlertConfig()
         self._active: dict[str, Alert] = {}
+        # Alerts raised by other parts (the order router: an unknown position, a stop that
+        # cannot be kept), active until that part clears them.
+        self._external: dict[str, Alert] = {}
         self._rate_limited_seen = 0
         self._router_failures_seen = 0
         #: Alerts raised since the start (activations).
         self.raised = 0
 
     def active(self) -> list[Alert]:
-        """The active alerts, in :data:`ALERT_KINDS` order."""
-        return [self._active[k] for k in ALERT_KINDS if k in self._active]
+        """The active alerts, in :data:`ALERT_KINDS` order, then those raised by other
+        parts in the order they were raised."""
+        return [self._active[k] for k in ALERT_KINDS if k in self._active] + list(
+            self._external.values()
+        )
+
+    def raise_external(self, alert: Alert) -> bool:
+        """Make an alert of another part active; False if one of its kind already is."""
+        if alert.kind in self._external:
+            return False
+        self._external[alert.kind] = alert
+        self.raised += 1
+        log.warning("alert %s (%s): %s", alert.kind, alert.severity, alert.message)
+        return True
+
+    def clear_external(self, kind: str) -> bool:
+        """End another part's alert of ``kind``; False if none was active."""
+        return self._external.pop(kind, None) is not None
 
     def evaluate(self, inputs: AlertInputs, now_ns: int) -> list[Alert]:
         """Update the alert states; return the alerts that became active now."""

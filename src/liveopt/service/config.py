@@ -22,6 +22,7 @@ from liveopt.exchange.signing import Credentials
 from liveopt.optimizer import DEFAULT_CONFIG, OptimizerConfig
 from liveopt.optimizer import MODES as GENERATION_MODES
 from liveopt.scoring import PromotionGate
+from liveopt.service.router_types import TAKE_PROFIT_ORDERS
 from liveopt.service.views import MODES
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "ExchangeSettings",
     "JournalSettings",
     "OptimizerSettings",
+    "RouterSettings",
     "ServiceConfig",
     "ServiceSettings",
     "TelemetrySettings",
@@ -143,6 +145,20 @@ class AlertSettings(_Section):
     memory_pct: Annotated[float, msgspec.Meta(gt=0.0, le=100.0)] = 80.0
 
 
+class RouterSettings(_Section):
+    """``[router]``: how the main strategy's orders are sent in modes ``sim`` and ``live``
+    (its stop-loss, take-profit and leverage are the main strategy's parameters)."""
+
+    take_profit_order: str = "limit"
+    order_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
+    reconcile_interval_s: Positive = 30.0
+
+    def __post_init__(self) -> None:
+        if self.take_profit_order not in TAKE_PROFIT_ORDERS:
+            raise ValueError(f"take_profit_order: {self.take_profit_order!r} is not one of "
+                             f"{', '.join(TAKE_PROFIT_ORDERS)}")
+
+
 class ServiceConfig(_Section):
     """The whole daemon configuration (``liveopt run --config liveopt.toml``).
 
@@ -158,6 +174,7 @@ class ServiceConfig(_Section):
     telemetry: TelemetrySettings = TelemetrySettings()
     journal: JournalSettings = JournalSettings()
     alerts: AlertSettings = AlertSettings()
+    router: RouterSettings = RouterSettings()
 
     @property
     def data_dir(self) -> Path:

@@ -56,6 +56,7 @@ from liveopt.service.runtime_metrics import (
 )
 from liveopt.service.subscriptions import EventHub, Subscription
 from liveopt.service.views import (
+    Alert,
     FeedStatus,
     GateVerdict,
     PromotionRecord,
@@ -191,6 +192,16 @@ class LiveOptimizerController(ControllerReads):
 
     def subscribe(self, maxsize: int = 1000) -> Subscription:
         return self._hub.subscribe(maxsize)
+
+    def raise_alert(self, alert: Alert) -> None:
+        """An alert from another part of the process (the order router): active in
+        :meth:`alerts` and health, and published once, until :meth:`clear_alert`."""
+        if self._alerts.raise_external(alert):
+            self._publish(AlertRaised(alert=alert))
+
+    def clear_alert(self, kind: str) -> None:
+        """End an alert raised with :meth:`raise_alert`."""
+        self._alerts.clear_external(kind)
 
     def _publish(self, event: ServiceEvent) -> None:
         self._hub.publish(event)

@@ -126,7 +126,8 @@ def render_metrics(controller: ControllerApi, *, rejected_by_status: Mapping[int
     w = MetricsWriter()
     w.gauge("up", "1 while the daemon answers.", 1)
     w.gauge("running", "1 while the optimizer runs.", status.running)
-    w.gauge("halted", "1 after an emergency stop.", status.halted)
+    w.gauge("halted", "1 while the engine's global halt (safety limits) stops every variant.",
+            status.halted)
     w.gauge("uptime_seconds", "Seconds since the controller started.", status.uptime_s)
     w.gauge("ticks_per_second", "Ticks processed per second (recent rate).", status.ticks_per_s)
     w.counter("ticks_processed_total", "Ticks processed by the engine.", status.ticks_processed)

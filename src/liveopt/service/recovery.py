@@ -113,6 +113,7 @@ class RecoveryReport(msgspec.Struct, frozen=True, kw_only=True):
     torn_journal_lines: int
     torn_tick_bytes: int
     extra: dict[str, Any]
+    events_rejected: int = 0  # logged events the engine refused (live and in the replay)
 
 
 def trade_records(trades: np.ndarray, config_hashes: np.ndarray) -> list[TradeRecord]:
@@ -440,7 +441,7 @@ class StateStore:
                 "with, or move the data directory aside to start afresh"
             ) from None
         records, torn_bytes = self.read_tick_log(snapshot.generation)
-        _replay(engine, records)
+        rejected = _replay(engine, records)
         replayed = trade_records(engine.drain_fills().trades, engine.variants.config_hash)
         found = missing = unexpected = 0
         for name, expected in _route(replayed, self.main_variant_id).items():
@@ -469,21 +470,29 @@ class StateStore:
             events_logged=self._events_logged, trades_replayed=len(replayed),
             trades_in_journal=found, trades_rejournaled=missing,
             unexpected_journal_lines=unexpected, torn_journal_lines=torn_journal,
-            torn_tick_bytes=torn_bytes, extra=snapshot.extra,
+            torn_tick_bytes=torn_bytes, extra=snapshot.extra, events_rejected=rejected,
         )
 
 
-def _replay(engine: Engine, records: np.ndarray) -> None:
+def _replay(engine: Engine, records: np.ndarray) -> int:
+    # An event is logged before the engine checks it, so the log may hold events the live
+    # engine refused (a bad price, a crossed quote). The checks depend only on the event
+    # and the engine's state, so the replay refuses exactly the same ones: skip and count.
     on_trade, on_quote = engine.on_trade, engine.on_quote
     on_depth, on_funding_rate = engine.on_depth, engine.on_funding_rate
+    rejected = 0
     for kind, ts, a, b, c, d in records.tolist():
-        if kind == TRADE:
-            on_trade(ts, a, b, int(c))
-        elif kind == QUOTE:
-            on_quote(ts, a, b, c, d)
-        elif kind == DEPTH:
-            on_depth(ts, a, b)
-        elif kind == FUNDING_RATE:
-            on_funding_rate(ts, a)
-        else:
-            raise RecoveryError(f"tick log: unknown event kind {kind} at ts {ts}")
+        try:
+            if kind == TRADE:
+                on_trade(ts, a, b, int(c))
+            elif kind == QUOTE:
+                on_quote(ts, a, b, c, d)
+            elif kind == DEPTH:
+                on_depth(ts, a, b)
+            elif kind == FUNDING_RATE:
+                on_funding_rate(ts, a)
+            else:
+                raise RecoveryError(f"tick log: unknown event kind {kind} at ts {ts}")
+        except (ValueError, OverflowError):
+            rejected += 1
+    return rejected

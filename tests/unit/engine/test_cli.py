@@ -1,4 +1,5 @@
-"""The ``liveopt`` command: the demo and the replay of a user's file."""
+"""The ``liveopt`` command: the replay of the bundled trades and of a user's file (the demo,
+the daemon on the simulator, is tested in tests/unit/service/test_daemon.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from liveopt.cli import main
 from tests.conftest import FTX_BTCPERP_1M
 
 
-def test_demo_runs_the_variants_over_the_bundled_trades_and_prints_a_leaderboard(
+def test_replay_bundled_runs_the_variants_over_the_bundled_trades_and_prints_a_leaderboard(
     capsys, tmp_path
 ):
     summary_path = tmp_path / "summary.json"
-    assert main(["demo", "--variants", "40", "--seed", "3", "--json", str(summary_path)]) == 0
+    assert main(["replay", "--bundled", "--variants", "40", "--seed", "3", "--json",
+                 str(summary_path)]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^ticks\s+100,000 ", out, re.MULTILINE)
     assert re.search(r"^variants\s+40 \(random, seed 3\) on 1m", out, re.MULTILINE)
@@ -72,7 +74,7 @@ def test_replay_with_skip_reports_how_many_rows_it_rejected(tmp_path, capsys):
 
 
 def test_unknown_timeframe_is_a_clear_error(capsys):
-    assert main(["demo", "--timeframe", "2m"]) == 2
+    assert main(["replay", "--bundled", "--timeframe", "2m"]) == 2
     assert "unknown timeframe '2m'" in capsys.readouterr().err
 
 
@@ -81,3 +83,10 @@ def test_a_file_that_is_neither_trades_nor_candles_is_a_clear_error(tmp_path, ca
     path.write_text("ts,bid,ask\n1700000000000,100,101\n")
     assert main(["replay", str(path)]) == 2
     assert "not a trades file" in capsys.readouterr().err
+
+
+def test_replay_needs_a_file_or_bundled_but_not_both(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["replay"])
+    assert exit_info.value.code == 2
+    assert "give a file or --bundled" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from liveopt.service.alerts import ALERT_KINDS, AlertConfig, AlertInputs, AlertMonitor
+from liveopt.service.views import Alert
 
 CALM = AlertInputs(variants=100, crashed=0, memory_pct=10.0, rate_limited_total=0,
                    emergency_stopped=False, all_roi_negative=False)
@@ -69,3 +70,14 @@ def test_thresholds_are_validated_with_the_field_named():
         AlertConfig(memory_pct=0.0)
     with pytest.raises(ValueError, match="crash_rate_pct"):
         AlertConfig(crash_rate_pct=150.0)
+
+
+def test_an_alert_raised_by_another_part_is_active_once_until_cleared():
+    monitor = AlertMonitor()
+    alert = Alert(kind="unknown_position", severity="critical", message="position X", ts_ns=5)
+    assert monitor.raise_external(alert)
+    assert not monitor.raise_external(alert)  # already active: not raised twice
+    assert alert in monitor.active()
+    assert monitor.clear_external("unknown_position")
+    assert alert not in monitor.active()
+    assert not monitor.clear_external("unknown_position")

@@ -29,7 +29,7 @@ from liveopt.service.events import (
     VariantStopped,
 )
 from liveopt.service.promotion import PROMOTIONS_FILE
-from liveopt.service.views import PromotionRecord
+from liveopt.service.views import Alert, PromotionRecord
 from tests.unit.service.controller_kit import (
     CLOCK_STEP_NS,
     FREE,
@@ -653,3 +653,24 @@ def test_with_the_optimizer_off_only_the_main_strategy_runs(tmp_path):
     assert len(controller.engine) == 1
     assert [r.variant_id for r in controller.results()] == [0]
     assert controller.gate().candidates == [] and controller.experimental.records == []
+
+
+def test_an_alert_of_another_part_is_published_once_and_listed_until_cleared(tmp_path):
+    async def scenario():
+        controller = make_controller(tmp_path, sleep=never)
+        events = controller.subscribe(maxsize=1000)
+        alert = Alert(kind="unknown_position", severity="critical",
+                      message="XBTUSDTM: a position the router does not know", ts_ns=1)
+        controller.raise_alert(alert)
+        controller.raise_alert(alert)  # still active: not published again
+        listed = controller.alerts()
+        health = controller.health().alerts
+        controller.clear_alert("unknown_position")
+        return drain(events), listed, health, controller.alerts()
+
+    events, listed, health, after = asyncio.run(scenario())
+    assert [e for e in events if isinstance(e, AlertRaised)] == [
+        AlertRaised(alert=listed[-1])
+    ]
+    assert listed[-1].kind == "unknown_position" and listed == health
+    assert all(a.kind != "unknown_position" for a in after)
