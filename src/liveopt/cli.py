@@ -157,9 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="journals, snapshots and the API token (default: ./%(default)s)")
     demo.add_argument("--seed", type=int, default=0,
                       help="seed of the simulated market and of the variants")
-    demo.add_argument("--speed", type=float, default=20.0,
+    demo.add_argument("--speed", type=float, default=60.0,  # service.demo.DEMO_SPEED
                       help="market time per clock time (default: %(default)s, a 1m candle "
-                      "every 3 s)")
+                      "every second)")
     demo.add_argument("--duration", type=float, default=None, metavar="S",
                       help="stop after S seconds (default: run until Ctrl-C)")
     run = commands.add_parser("run", help="the daemon (default: paper trading on KuCoin's "

@@ -650,16 +650,6 @@ def _charge_funding(fs, ist, stats, settings, market, live, n_live):
             fs[v, F_EQUITY] = equity  # marked for drawdown at the next trade event
 
 
-@njit(inline="always")
-def add_zero_samples(count, mean, m2, zeros):
-    """Welford state after ``zeros`` more samples equal to 0: Chan et al.'s pairwise
-    combination with a block of mean 0 and no spread. Returns (count, mean, m2)."""
-    if zeros <= 0.0:
-        return count, mean, m2
-    total = count + zeros
-    return total, mean * count / total, m2 + mean * mean * count * zeros / total
-
-
 @njit
 def _sample_equity(fs, variants, n_variants, passed, boundaries):
     # Equity samples at ``boundaries`` more sample times (``passed`` were before). A
@@ -667,23 +657,40 @@ def _sample_equity(fs, variants, n_variants, passed, boundaries):
     # it is skipped here and its zeros are merged in when it next moves, or when metrics
     # are read. Only ``variants[:n_variants]`` are visited (the caller's list of those
     # whose equity can have moved).
+    #
+    # Every visited variant ends with the same sample count: its zeros bring it to
+    # ``passed``, its return to ``passed + 1``, the remaining boundaries to
+    # ``passed + boundaries``. So the three Welford divisions by a count are
+    # multiplications by reciprocals computed once per sample time, and the return is the
+    # only division per variant (equity samples were a fifth of the RSI grid's time with
+    # three; results differ from the twin's divisions by rounding only).
+    base = float(passed)
+    inv_base = 1.0 / base if base > 0.0 else 0.0
+    inv_next = 1.0 / (base + 1.0)
+    last = base + float(boundaries)
+    inv_last = 1.0 / last
+    trailing = float(boundaries - 1)
     for k in range(n_variants):
         v = variants[k]
         equity = fs[v, F_EQUITY]
         previous = fs[v, F_SAMPLE_EQUITY]
         if equity == previous:
             continue
-        count, mean, m2 = add_zero_samples(
-            fs[v, F_SAMPLES], fs[v, F_SAMPLE_MEAN], fs[v, F_SAMPLE_M2],
-            float(passed) - fs[v, F_SAMPLES],
-        )
+        count = fs[v, F_SAMPLES]
+        mean = fs[v, F_SAMPLE_MEAN]
+        m2 = fs[v, F_SAMPLE_M2]
+        zeros = base - count
+        if zeros > 0.0:  # merge a block of zeros (Chan et al.): count + zeros = base
+            m2 += mean * mean * count * zeros * inv_base
+            mean = mean * count * inv_base
         r = equity / previous - 1.0 if previous > 0.0 else 0.0
-        count += 1.0
         delta = r - mean
-        mean += delta / count
+        mean += delta * inv_next
         m2 += delta * (r - mean)
-        count, mean, m2 = add_zero_samples(count, mean, m2, float(boundaries - 1))
-        fs[v, F_SAMPLES] = count
+        if trailing > 0.0:  # and the boundaries after this one, zeros too
+            m2 += mean * mean * (base + 1.0) * trailing * inv_last
+            mean = mean * (base + 1.0) * inv_last
+        fs[v, F_SAMPLES] = last
         fs[v, F_SAMPLE_MEAN] = mean
         fs[v, F_SAMPLE_M2] = m2
         fs[v, F_SAMPLE_EQUITY] = equity

@@ -37,7 +37,7 @@ __all__ = ["DEMO_DATA_DIR", "DEMO_PORT", "DEMO_SPEED", "DEMO_VARIANTS", "demo_co
 DEMO_PORT = 8765
 DEMO_VARIANTS = 200
 #: Market time runs this many times faster than the clock: a 1m candle every 3 s.
-DEMO_SPEED = 20.0
+DEMO_SPEED = 60.0  # a 1m candle every second: 135 closed trades in the first 40 s (200 variants)
 #: The demo's data directory, relative to the working directory.
 DEMO_DATA_DIR = "liveopt-demo"
 # The demo's search space: short timeframes, so that the variants warm up within the first

@@ -457,3 +457,10 @@ def test_keys_reach_the_rest_client_only_outside_paper_mode(tmp_path: Path) -> N
     from_env = exchange_credentials(live, keys)
     assert from_env is not None and from_env.key == "key-1"
     assert "s3cret-v" not in repr(from_env)
+
+
+def test_the_demo_command_defaults_to_the_demo_module_s_speed():
+    from liveopt.cli import build_parser
+    from liveopt.service.demo import DEMO_SPEED
+
+    assert build_parser().parse_args(["demo"]).speed == DEMO_SPEED
