@@ -400,7 +400,7 @@ def test_exact_formulas_agree_with_the_engine_float_kernels(
         ),
         rel_tol=1e-9, abs_tol=1e-9,
     )
-    if roi > -lev * 100:
+    if side * roi > -lev * 100:  # a positive price (a short's price falls as its ROI rises)
         assert math.isclose(
             float(price_at_roi(side, entry, roi, lev)),
             paper_math.price_at_roi_nb(float(side), entry_f, float(roi), float(lev)),

@@ -115,6 +115,14 @@ class ChromiumProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        # Chromium's helper processes can still write into the profile for a moment after
+        # the browser exits ("Directory not empty"): retry the removal briefly.
+        for _ in range(40):
+            try:
+                self._profile.cleanup()
+                return
+            except OSError:
+                time.sleep(0.05)
         self._profile.cleanup()
 
     @contextlib.asynccontextmanager
