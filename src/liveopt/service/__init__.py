@@ -1,1 +1,2 @@
-"""Service layer: processes, I/O, the daemon. Nothing in liveopt imports this package."""
+"""Service layer: the daemon (controller, main-strategy routing, journals and recovery,
+API, telemetry, dashboard). Only ``liveopt.cli`` imports it (docs/controller.md)."""

@@ -1,6 +1,6 @@
 """``liveopt sim``: run the local KuCoin futures simulator until SIGINT or SIGTERM.
 
-The lead hooks ``add_parser`` and ``run`` into ``liveopt.cli``.
+``liveopt.cli`` registers it with :func:`add_parser` and dispatches to :func:`run`.
 """
 
 from __future__ import annotations
