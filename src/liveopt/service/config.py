@@ -114,7 +114,6 @@ class ApiSettings(_Section):
 
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8765
-    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.host.strip():
