@@ -106,6 +106,10 @@ class LiveOptimizerController(ControllerReads):
     trade_hook : callable or None
         Per-trade handling in Python (validation, a strategy extension...): if it raises
         for a variant's trade, that variant is stopped as crashed; the rest continue.
+    after_promotion : callable or None
+        Called with each applied promotion or rollback (API or automatic) before the
+        call returns, e.g. to snapshot the state at once: the tick log cannot replay a
+        change of parameters.
     engine_input : callable or None
         ``engine_input(engine)`` returns what market events are pushed into instead of
         the engine (same ``on_trade``/``on_quote``/``on_depth`` calls), e.g.
@@ -121,6 +125,7 @@ class LiveOptimizerController(ControllerReads):
                  feed_status: Callable[[], FeedStatus] | None = None,
                  trade_hook: Callable[[TradeRecord], None] | None = None,
                  engine_input: Callable[[Engine], Any] | None = None,
+                 after_promotion: Callable[[PromotionRecord], None] | None = None,
                  clock_ns: Callable[[], int] = time.time_ns,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  memory_reader: MemoryReader = read_process_memory) -> None:
@@ -132,6 +137,7 @@ class LiveOptimizerController(ControllerReads):
         self._budget = budget
         self._feed_status = feed_status
         self._trade_hook = trade_hook
+        self._after_promotion = after_promotion
         self._clock_ns = clock_ns
         self._sleep = sleep
         self._memory_reader = memory_reader
@@ -477,6 +483,8 @@ class LiveOptimizerController(ControllerReads):
         return self._applied(self._promoter.rollback(self.engine))
 
     def _applied(self, record: PromotionRecord) -> PromotionRecord:
+        if self._after_promotion is not None:
+            self._after_promotion(record)
         self._publish(PromotionApplied(ts_ns=record.ts_ns, record=record))
         self._refresh(record.ts_ns)
         return record

@@ -5,9 +5,10 @@ Start order (:meth:`Daemon.start`): the API token; the local simulator when
 state store and the journals (the tick log is flushed before every journal write); the main
 order router in modes ``sim`` and ``live`` only; the market feed; the controller, restored
 from the last snapshot and its tick log when there is one; then the HTTP/WebSocket API. The
-background tasks are the feed, the router's reconciler, a housekeeping loop (journal and
-tick-log flushes about every second, a snapshot every ``journal.snapshot_interval_s``) and a
-listener that re-applies the main strategy's risk after an automatic promotion.
+background tasks are the feed, the router's reconciler and a housekeeping loop (journal and
+tick-log flushes about every second, a snapshot every ``journal.snapshot_interval_s``). An
+automatic promotion re-applies the main strategy's risk to the router and is snapshotted
+before the controller's call returns.
 
 Every control action through the API is followed by a snapshot (only market events are in
 the tick log). A background part that fails is logged, counted (:attr:`Daemon.part_failures`
@@ -37,13 +38,14 @@ from liveopt.service.api import RunningApi, create_app, serve
 from liveopt.service.config import ServiceConfig
 from liveopt.service.controller import MAIN, LiveOptimizerController
 from liveopt.service.controller_config import controller_config_from, engine_factory
-from liveopt.service.events import AlertRaised, PromotionApplied
+from liveopt.service.events import AlertRaised
 from liveopt.service.journal import JournalCorruptError, TradeJournal, open_journals
 from liveopt.service.recovery import RecordingInput, RecoveryError, RecoveryReport, StateStore
 from liveopt.service.router import MainOrderRouter
 from liveopt.service.router_orders import check_destination
 from liveopt.service.router_types import LiveTradingNotConfirmedError, RouterConfig, RouterResumed
 from liveopt.service.token import ApiToken, load_or_create_token
+from liveopt.service.views import PromotionRecord
 from liveopt.service.wiring import (
     SnapshottingController,
     exchange_credentials,
@@ -199,7 +201,6 @@ class Daemon:
         self.url = self.api.url
         self._spawn("feed", self.feed.run)
         self._spawn("housekeeping", self._housekeeping)
-        self._spawn("promotions", self._follow_promotions)
         if self.router is not None:
             self._spawn("reconciler", self.router.run_reconciler)
         count = len(self.controller.engine)
@@ -255,7 +256,7 @@ class Daemon:
             feed_status=feed_status_provider(self.feed.stats, config.service.symbol,
                                              stopped=lambda: self._feed_stopped),
             engine_input=lambda engine: RecordingInput(engine, store),
-            clock_ns=self._clock_ns)
+            after_promotion=self._after_promotion, clock_ns=self._clock_ns)
 
     async def _recover_or_begin(self) -> None:
         store = self._store
@@ -345,16 +346,13 @@ class Daemon:
             except Exception as error:
                 self._part_failed("housekeeping", error)
 
-    async def _follow_promotions(self) -> None:
-        # Promotions through the API are handled by the after-control hook; this follows
-        # the automatic ones (and is harmless for the others).
-        subscription = self.controller.subscribe()
-        try:
-            async for event in subscription:
-                if isinstance(event, PromotionApplied) and event.record.source != "api":
-                    self._after_control("auto-promote")
-        finally:
-            subscription.close()
+    def _after_promotion(self, record: PromotionRecord) -> None:
+        # Called by the controller before a promotion or rollback returns, so the new
+        # parameters are in a snapshot before anything else can happen (the tick log
+        # replays market events only). API promotions are snapshotted again by the
+        # after-control hook: harmless.
+        if record.source != "api":
+            self._after_control(f"auto-{record.action}")
 
     def _after_control(self, action: str) -> None:
         self._apply_main_risk()

@@ -128,7 +128,7 @@ def make_controller(tmp_path: Path, *, clock: Callable[[], int] | None = None,
     """A controller over ``N_VARIANTS`` active variants with list journals (``.main``,
     ``.experimental`` on the returned object) and an injected memory reading."""
     kwargs = {k: overrides.pop(k) for k in ("router", "trade_hook", "budget", "sleep",
-                                            "engine_input",
+                                            "engine_input", "after_promotion",
                                             "main_journal", "experimental_journal",
                                             "memory_reader") if k in overrides}
     settings = {"optimizer_enabled": True, "variants": N_VARIANTS, "seed": 7,

@@ -492,10 +492,11 @@ def test_reset_builds_fresh_accounts_and_keeps_the_promoted_main(tmp_path):
 def test_gate_candidates_are_announced_once_and_auto_promotion_applies_the_best(
         tmp_path, auto):
     lenient = PromotionGate(min_trades=5, confidence=0.6, correction="none")
+    hooked = []  # what the after-promotion hook saw (the daemon snapshots there)
 
     async def scenario():
         controller = make_controller(tmp_path, sleep=never, engine_config=FREE, gate=lenient,
-                                     auto_promote=auto)
+                                     auto_promote=auto, after_promotion=hooked.append)
         events = controller.subscribe(maxsize=100_000)
         before = controller.engine.variants[0]
         await controller.start()
@@ -514,11 +515,12 @@ def test_gate_candidates_are_announced_once_and_auto_promotion_applies_the_best(
     applied = [e.record for e in events if isinstance(e, PromotionApplied)]
     if auto:
         assert [(r.variant_id, r.source) for r in applied] == [(candidates[0], "auto")]
+        assert hooked == applied
         assert applied[0].evidence is not None and applied[0].evidence.promoted
         assert int(hashes[0]) == int(hashes[candidates[0]])
         assert controller.engine.variants[0] == controller.engine.variants[candidates[0]]
     else:
-        assert applied == []
+        assert applied == [] and hooked == []
         assert controller.engine.variants[0] == before
 
 
