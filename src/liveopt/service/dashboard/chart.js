@@ -140,13 +140,17 @@ export class EquityChart {
   drawAxes(box, x, y, width, height) {
     const axis = svg("g", { class: "axis" });
     const steps = 4;
+    // Enough decimals that neighbouring labels differ: equity moves by cents early on,
+    // and whole numbers then repeat the same label down the axis.
+    const step = (box.yMax - box.yMin) / steps;
+    const decimals = step > 0 ? Math.min(4, Math.max(0, Math.ceil(-Math.log10(step)))) : 0;
     for (let k = 0; k <= steps; k += 1) {
-      const value = box.yMin + ((box.yMax - box.yMin) * k) / steps;
+      const value = box.yMin + step * k;
       const py = y(value);
       axis.append(svg("line", { x1: MARGIN.left, x2: width - MARGIN.right, y1: py, y2: py,
         class: "grid-line" }));
       const label = svg("text", { x: MARGIN.left - 6, y: py + 4, "text-anchor": "end" });
-      label.textContent = formatNumber(value, 0);
+      label.textContent = formatNumber(value, decimals);
       axis.append(label);
     }
     for (const [t, anchor] of [[box.tMin, "start"], [box.tMax, "end"]]) {
