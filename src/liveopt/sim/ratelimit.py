@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import msgspec
 
-FUTURES = "futures"
-PUBLIC = "public"
+from liveopt.exchange.budget_config import ENDPOINT_WEIGHTS
+from liveopt.exchange.budget_config import FUTURES_POOL as FUTURES
+from liveopt.exchange.budget_config import PUBLIC_POOL as PUBLIC
 
 
 class EndpointCost(msgspec.Struct, frozen=True):
@@ -22,31 +23,27 @@ class EndpointCost(msgspec.Struct, frozen=True):
     weight: int
 
 
-# (method, route template) -> cost, from the reference's x-api-rate-limit-weight table.
+# The routes the simulator serves, priced from the reference's x-api-rate-limit-weight
+# table (one copy of it, in liveopt.exchange.budget_config, shared with the client's
+# budget). The table has no weight for the account overview; the simulator charges it 5
+# from the Futures pool.
+_SERVED = (
+    "POST /api/v1/bullet-public", "POST /api/v1/bullet-private",
+    "GET /api/v1/contracts/active", "GET /api/v1/contracts/{symbol}", "GET /api/v1/ticker",
+    "GET /api/v1/level2/snapshot", "GET /api/v1/level2/depth20",
+    "GET /api/v1/level2/depth100", "GET /api/v1/kline/query", "GET /api/v1/timestamp",
+    "GET /api/v1/account-overview", "POST /api/v1/orders", "POST /api/v1/orders/test",
+    "DELETE /api/v1/orders/{orderId}", "DELETE /api/v1/orders/client-order/{clientOid}",
+    "DELETE /api/v3/orders", "DELETE /api/v1/stopOrders", "GET /api/v1/orders",
+    "GET /api/v1/orders/{orderId}", "GET /api/v1/orders/byClientOid",
+    "GET /api/v1/stopOrders", "GET /api/v1/position", "GET /api/v1/positions",
+)
+_WEIGHTS = {key: EndpointCost(pool, weight) for key, pool, weight in ENDPOINT_WEIGHTS}
+_WEIGHTS["GET /api/v1/account-overview"] = EndpointCost(FUTURES, 5)
+
+# (method, route template) -> cost.
 ENDPOINT_COSTS: dict[tuple[str, str], EndpointCost] = {
-    ("POST", "/api/v1/bullet-public"): EndpointCost(PUBLIC, 10),
-    ("POST", "/api/v1/bullet-private"): EndpointCost(FUTURES, 10),
-    ("GET", "/api/v1/contracts/active"): EndpointCost(PUBLIC, 3),
-    ("GET", "/api/v1/contracts/{symbol}"): EndpointCost(PUBLIC, 3),
-    ("GET", "/api/v1/ticker"): EndpointCost(PUBLIC, 2),
-    ("GET", "/api/v1/level2/snapshot"): EndpointCost(PUBLIC, 3),
-    ("GET", "/api/v1/level2/depth20"): EndpointCost(PUBLIC, 5),
-    ("GET", "/api/v1/level2/depth100"): EndpointCost(PUBLIC, 5),
-    ("GET", "/api/v1/kline/query"): EndpointCost(PUBLIC, 3),
-    ("GET", "/api/v1/timestamp"): EndpointCost(PUBLIC, 2),
-    ("GET", "/api/v1/account-overview"): EndpointCost(FUTURES, 5),
-    ("POST", "/api/v1/orders"): EndpointCost(FUTURES, 2),
-    ("POST", "/api/v1/orders/test"): EndpointCost(FUTURES, 2),
-    ("DELETE", "/api/v1/orders/{orderId}"): EndpointCost(FUTURES, 1),
-    ("DELETE", "/api/v1/orders/client-order/{clientOid}"): EndpointCost(FUTURES, 1),
-    ("DELETE", "/api/v3/orders"): EndpointCost(FUTURES, 10),
-    ("DELETE", "/api/v1/stopOrders"): EndpointCost(FUTURES, 15),
-    ("GET", "/api/v1/orders"): EndpointCost(FUTURES, 2),
-    ("GET", "/api/v1/orders/{orderId}"): EndpointCost(FUTURES, 5),
-    ("GET", "/api/v1/orders/byClientOid"): EndpointCost(FUTURES, 5),
-    ("GET", "/api/v1/stopOrders"): EndpointCost(FUTURES, 6),
-    ("GET", "/api/v1/position"): EndpointCost(FUTURES, 2),
-    ("GET", "/api/v1/positions"): EndpointCost(FUTURES, 2),
+    tuple(key.split(" ", 1)): _WEIGHTS[key] for key in _SERVED  # type: ignore[misc]
 }
 
 # A request the router does not know still gets headers: it is counted as public, weight 1.
