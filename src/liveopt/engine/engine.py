@@ -39,7 +39,9 @@ _YEAR_NS = 365 * 24 * 3600 * NS_PER_SECOND
 # event columns the kernel reads (kind, ts, five values) and writes (fill and mark prices):
 # 64k events take 5.2 MB.
 _CHUNK = 65_536
-_SNAPSHOT_VERSION = 1
+# 2: the internal order groups variants by signal configuration (version 1's state rows
+# would be restored into the wrong variants, so it is refused).
+_SNAPSHOT_VERSION = 2
 
 #: Fields of :meth:`Engine.metrics`, one row per variant.
 METRICS_DTYPE = np.dtype(
@@ -130,14 +132,6 @@ class Engine:
         self._bank = bank
         #: Timeframes in use, shortest first.
         self.timeframes: tuple[str, ...] = bank.timeframes
-        tf_index = np.array([self.timeframes.index(tf) for tf in names], dtype=np.int64)
-        # Internally variants are ordered by timeframe, so the variants of a timeframe are
-        # one contiguous block that the scoring pass streams over (ids are mapped back on
-        # output). _perm[internal] is the variant id; _inverse[id] its internal index.
-        self._perm = np.argsort(tf_index, kind="stable").astype(np.int64)
-        self._inverse = np.argsort(self._perm).astype(np.int64)
-        tf_index = tf_index[self._perm]
-        perm = self._perm
         self._signal_rows = np.array(
             [
                 [bank.row(IndicatorSpec(kind=s.kind, params=s.params, timeframe=tf))
@@ -146,11 +140,11 @@ class Engine:
             ],
             dtype=np.int64,
         )
-        self._tf_start = np.searchsorted(tf_index, np.arange(len(self.timeframes) + 1)).astype(
-            np.int64
-        )
         self._tf_ns = np.array([timeframe_ns(tf) for tf in self.timeframes], dtype=np.int64)
-        self._build_parameters(variants, perm, tf_index)
+        perm, tf_index, signal_config = self._layout(variants)
+        self._perm = perm
+        self._inverse = np.argsort(perm).astype(np.int64)
+        self._build_parameters(variants, perm, tf_index, signal_config)
         self._build_settings(config)
         self._init_state(n)
         self._stats = TradeStats(n, config.capital)
@@ -169,9 +163,28 @@ class Engine:
     # ----------------------------------------------------------------------------------
     # Set-up
 
-    def _build_parameters(self, variants: VariantSet, perm: np.ndarray,
-                          tf_index: np.ndarray) -> None:
-        # The variants' parameters in the kernel's layouts, in internal (timeframe) order.
+    def _layout(self, variants: VariantSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # The internal order of the variants: by timeframe, then by signal configuration
+        # (timeframe, weights, RSI levels, thresholds, minimum confidence), so the variants
+        # of a timeframe are one contiguous block and, inside it, variants that score
+        # alike are one contiguous run. Returns the order (perm[internal] is the variant
+        # id), and each internal variant's timeframe index and signal configuration.
+        names = [variants.config.timeframes[i] for i in variants.timeframe]
+        tf_index = np.array([self.timeframes.index(tf) for tf in names], dtype=np.int64)
+        key = np.column_stack([
+            tf_index, variants.weights, variants.rsi_oversold, variants.rsi_overbought,
+            variants.strong_buy, variants.buy, variants.sell, variants.strong_sell,
+            variants.min_confidence,
+        ])
+        # np.unique numbers the rows in sorted order, timeframe first.
+        _, config = np.unique(key, axis=0, return_inverse=True)
+        config = config.reshape(-1).astype(np.int64)
+        perm = np.argsort(config, kind="stable").astype(np.int64)
+        return perm, tf_index[perm], config[perm]
+
+    def _build_parameters(self, variants: VariantSet, perm: np.ndarray, tf_index: np.ndarray,
+                          signal_config: np.ndarray) -> None:
+        # The variants' parameters in the kernel's layouts, in internal order.
         n = len(variants)
         self._params = np.empty((vp.N_PARAMS, n))
         for row, column in (
@@ -194,14 +207,35 @@ class Engine:
         self._iparams = np.empty((vp.N_IPARAMS, n), dtype=np.int64)
         self._iparams[vp.IP_MAX_HOLD_NS] = np.round(variants.max_hold_s[perm] * NS_PER_SECOND)
         self._iparams[vp.IP_TIMEFRAME] = tf_index
-        # One row per indicator (the scoring pass streams a row over a block of variants).
-        self._weights = np.ascontiguousarray(variants.weights[perm].T, dtype=np.float64)
-        # Per timeframe, the indicators some variant of it weighs: the scoring pass skips
-        # the rest (a one-indicator grid then costs one pass, not ten).
-        self._weighted = np.zeros((len(self.timeframes), self._weights.shape[0]), np.uint8)
-        for t in range(len(self.timeframes)):
-            block = self._weights[:, self._tf_start[t]:self._tf_start[t + 1]]
+        # Signal configurations: each is scored once per close, and its variants
+        # (internal indices config_start[c] .. config_start[c + 1] - 1) take their
+        # decisions from that one score. A grid over stops, targets and leverage has a
+        # handful of them (the benchmark's RSI grid: 25 for 1,000 variants); random
+        # variants have one each. The configuration's columns are its first variant's.
+        first_of_config = np.flatnonzero(np.diff(signal_config, prepend=-1))
+        self._config_start = np.append(first_of_config, n).astype(np.int64)
+        self._config_params = np.ascontiguousarray(self._params[:, first_of_config])
+        # One row per indicator (the scoring pass streams a row over a block).
+        self._config_weights = np.ascontiguousarray(
+            variants.weights[perm[first_of_config]].T, dtype=np.float64
+        )
+        # Per timeframe, its block of configurations, and the indicators some
+        # configuration of it weighs: the scoring pass skips the rest (a one-indicator
+        # grid then costs one pass, not ten).
+        n_tf = len(self.timeframes)
+        self._tf_config_start = np.searchsorted(
+            tf_index[first_of_config], np.arange(n_tf + 1)
+        ).astype(np.int64)
+        self._weighted = np.zeros((n_tf, self._config_weights.shape[0]), np.uint8)
+        for t in range(n_tf):
+            block = self._config_weights[:, self._tf_config_start[t]:self._tf_config_start[t + 1]]
             self._weighted[t] = (block > 0).any(axis=1)
+        # The scoring pass's outputs and scratch, one entry per configuration.
+        n_configs = len(first_of_config)
+        self._score = np.zeros(n_configs)
+        self._confidence = np.zeros(n_configs)
+        self._signal = np.zeros(n_configs, dtype=np.int8)
+        self._score_scratch = np.zeros(n_configs)
 
     def _build_settings(self, config: EngineConfig) -> None:
         # The EngineConfig as the kernel's two settings vectors.
@@ -238,11 +272,11 @@ class Engine:
         self._closed = np.zeros(n_tf, dtype=np.uint8)
         self._bar = np.zeros((4, n_tf))
         self._subscores = vp.subscores_buffer()
-        self._score = np.zeros(n)
-        self._confidence = np.zeros(n)
-        self._signal = np.zeros(n, dtype=np.int8)
-        self._score_scratch = np.zeros(n)
         self._flagged = np.zeros(n, dtype=np.int64)
+        # The live variants' slots for the pass's fast path (rebuilt by every call).
+        self._slot_f = np.zeros((vp.N_SLOT_F, n))
+        self._slot_i = np.zeros((vp.N_SLOT_I, n), dtype=np.int64)
+        self._stale = np.zeros(n, dtype=np.uint8)
         chunk = max(_CHUNK, buffer_events)
         self._scratch = np.empty((4, chunk))
         self._event_kind = np.zeros(chunk, dtype=np.int8)
@@ -428,11 +462,11 @@ class Engine:
                 self._tf_ns, self._cb_start, self._cb_count, self._candles,
                 *self._bank.kernel_arrays(), self._closed, *self._bar,
                 self._signal_rows, self._subscores,
-                self._params, self._iparams, self._weights, self._weighted, self._fstate,
-                self._istate,
-                self._stats.state, self._tf_start,
+                self._params, self._iparams, self._config_params, self._config_weights,
+                self._weighted, self._config_start, self._tf_config_start, self._fstate,
+                self._istate, self._stats.state,
                 self._score, self._confidence, self._signal, self._score_scratch, self._live,
-                self._dirty, self._flagged,
+                self._dirty, self._flagged, self._slot_f, self._slot_i, self._stale,
                 self._open_i, self._open_f, self._trade_i, self._trade_f, self._out_count,
             )
             # The kernel stops early only when its outputs are full; drained, it goes on.
@@ -555,13 +589,10 @@ class Engine:
         # built with these variants has the same one) and every per-variant state row is
         # carried to its new internal index.
         self._consume_buffer()
-        names = [variants.config.timeframes[i] for i in variants.timeframe]
-        tf_index = np.array([self.timeframes.index(tf) for tf in names], dtype=np.int64)
-        perm = np.argsort(tf_index, kind="stable").astype(np.int64)
+        perm, tf_index, signal_config = self._layout(variants)
         old_of_new = self._inverse[perm]  # old internal index of each new internal index
         new_of_old = np.argsort(old_of_new).astype(np.int64)
-        for rows in (self._fstate, self._istate, self._stats.state, self._score,
-                     self._confidence, self._signal):
+        for rows in (self._fstate, self._istate, self._stats.state):
             rows[...] = rows[old_of_new]
         # The live and dirty lists hold internal indices; entries past their counts are
         # stale (never read) and left as they are.
@@ -570,11 +601,7 @@ class Engine:
         self._dirty[:n_dirty] = new_of_old[self._dirty[:n_dirty]]
         self._perm = perm
         self._inverse = np.argsort(perm).astype(np.int64)
-        tf_index = tf_index[perm]
-        self._tf_start = np.searchsorted(tf_index, np.arange(len(self.timeframes) + 1)).astype(
-            np.int64
-        )
-        self._build_parameters(variants, perm, tf_index)
+        self._build_parameters(variants, perm, tf_index, signal_config)
         self._isettings[vp.IS_BASELINE] = self._inverse[0]
         self.variants = variants
 

@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 
 from liveopt.data import Trades, bundled_trades, read_candles
 from liveopt.engine import REASON_NAMES, Engine, EngineConfig
-from liveopt.optimizer import OptimizerConfig, Range, VariantParams, generate_variants
+from liveopt.optimizer import (
+    OptimizerConfig,
+    Range,
+    VariantParams,
+    VariantSet,
+    generate_variants,
+)
 from tests.conftest import FTX_BTCPERP_1M
 from tests.reference.engine import ReferenceEngine
 
@@ -240,6 +246,46 @@ def test_a_variant_trades_the_same_alone_or_among_thousands(trades):
         alone.on_trades(trades.ts, trades.price, trades.size, trades.side)
         mine = alone.drain_fills().trades
         theirs = crowd_trades[crowd_trades["variant"] == v].copy()
+        theirs["variant"] = 0
+        assert mine.tobytes() == theirs.tobytes()
+
+
+SIGNAL_COLUMNS = ("weights", "weight_points", "rsi_oversold", "rsi_overbought", "strong_buy",
+                  "buy", "sell", "strong_sell", "min_confidence", "timeframe")
+
+
+def shared_signal_variants(n: int, n_signals: int, seed: int) -> VariantSet:
+    # n variants with only n_signals distinct signal configurations (dealt out in turn,
+    # so one configuration's variants are not neighbours by id) and their own stops,
+    # targets, trailing, leverage, sizes and holding times.
+    signals = generate_variants(n_signals, "random", seed, ACTIVE_SPACE).columns()
+    columns = {name: np.array(c) for name, c in
+               generate_variants(n, "random", seed + 1, ACTIVE_SPACE).columns().items()}
+    for name in SIGNAL_COLUMNS:
+        columns[name] = np.array(signals[name])[np.arange(n) % n_signals]
+    return VariantSet(ACTIVE_SPACE, columns)
+
+
+def test_variants_sharing_a_signal_configuration_match_the_twin_and_trade_as_alone(trades):
+    # The engine scores each distinct signal configuration once and hands the result to
+    # all its variants; each must still trade exactly as the twin (which scores every
+    # variant itself) and as it would alone.
+    variants = shared_signal_variants(40, 5, 21)
+    config = unlimited(latency_ns=250_000_000, equity_sample_ns=30 * S)
+    events = mixed_events(trades)
+    engine, twin = Engine(config, variants), ReferenceEngine(config, variants)
+    feed(engine, events)
+    feed(twin, events)
+    batch = engine.drain_fills()
+    assert len(batch.trades) > 50
+    assert len(np.unique(batch.trades["variant"])) > 20  # most variants really trade
+    assert_same_trades(batch.trades, twin.trades)
+    assert_same_metrics(engine, twin)
+    for v in (3, 22, 39):
+        alone = Engine(config, variants.take([v]))
+        feed(alone, events)
+        mine = alone.drain_fills().trades
+        theirs = batch.trades[batch.trades["variant"] == v].copy()
         theirs["variant"] = 0
         assert mine.tobytes() == theirs.tobytes()
 
