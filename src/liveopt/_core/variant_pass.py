@@ -45,6 +45,12 @@ Two shortcuts, both exact (same trades and metrics, bit for bit):
   when it signals strongly enough to act. The RSI grid has 25 configurations for 1,000
   variants (about 13.5 -> 11 ns per variant-bar); random variants have one each.
 
+The visit loops also prefetch (``prefetch.prefetch_nb``) the lines a visit a few places
+ahead will read: its marks, and for a variant bound for the full loop its state rows and
+entry parameters, scattered misses to L3 at 10,000 variants. Eight interleaved runs of
+10,000 1m variants x 50,000 ticks, in one process: median 3.71 -> 3.34 ns per
+variant-tick, minimum 3.12 -> 2.89; no change on the RSI grid, whose rows fit in L2.
+
 The span loops and the per-variant helpers they call are ``inline="always"``: a Numba call
 passes each array argument as its whole descriptor, and with a dozen arrays per call the
 call cost more than a variant-bar's work (1,000-variant RSI grid: about 35 ns per
@@ -70,6 +76,7 @@ from liveopt._core.paper_math import (
     lots_for_margin_nb,
     price_at_roi_nb,
 )
+from liveopt._core.prefetch import prefetch_nb
 from liveopt._core.signals import (
     BUY,
     N_SUBSCORES,
@@ -739,6 +746,33 @@ def _after_span(ist, v, live, dirty, flagged, clock, n_flagged, kept):
     return n_flagged, kept
 
 
+# How many visits ahead the visit loops prefetch (see _prefetch_visit).
+PREFETCH_AHEAD = 8
+
+
+@njit(inline="always")
+def _prefetch_visit(vp, ip, fs, ist, stats, slot_i, stale, live, k, n_live):
+    # Start loading the lines visit k will read: the marks for the fast path; for the full
+    # span loop the variant's state rows (every line: row starts are not line-aligned, so
+    # one field in each 8) and the parameters an entry reads (one line each: they are
+    # field-major). Measured in the module docstring.
+    if k >= n_live:
+        return
+    v = live[k]
+    prefetch_nb(stats, v, EQUITY_PEAK)
+    prefetch_nb(fs, v, F_EQUITY)
+    if slot_i[SLI_SIDE, k] == 0 or stale[v] != 0:
+        for field in (0, 8, 16, 24, N_FSTATE - 1):
+            prefetch_nb(fs, v, field)
+        for field in (0, 8, N_ISTATE - 1):
+            prefetch_nb(ist, v, field)
+        prefetch_nb(stats, v, 0)
+        prefetch_nb(stats, v, 8)
+        for param in (P_LEVERAGE, P_SIZE_PCT, P_STOP_LOSS_ROI, P_TAKE_PROFIT_ROI, P_BE_BUFFER):
+            prefetch_nb(vp, param, v)
+        prefetch_nb(ip, IP_MAX_HOLD_NS, v)
+
+
 @njit
 def _visit_bars(vp, ip, fs, ist, stats, settings, isettings, ev_ts, ev_a, ev_b, ev_c, ev_d,
                 e0, e1, live, dirty, flagged, clock, slot_f, slot_i, stale):
@@ -747,7 +781,10 @@ def _visit_bars(vp, ip, fs, ist, stats, settings, isettings, ev_ts, ev_a, ev_b, 
     # the others run the full span loop and have their slot reloaded.
     n_flagged = 0
     kept = 0
-    for k in range(clock[C_LIVE]):
+    n_live = clock[C_LIVE]
+    for k in range(n_live):
+        _prefetch_visit(vp, ip, fs, ist, stats, slot_i, stale, live, k + PREFETCH_AHEAD,
+                        n_live)
         v = live[k]
         if (slot_i[SLI_SIDE, k] != 0 and stale[v] == 0
                 and _fast_bars(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, ev_a, ev_b,
@@ -776,7 +813,10 @@ def _visit_ticks(vp, ip, fs, ist, stats, settings, isettings, ev_ts, trade_px, b
     # Fast path and full loop as in _visit_bars.
     n_flagged = 0
     kept = 0
-    for k in range(clock[C_LIVE]):
+    n_live = clock[C_LIVE]
+    for k in range(n_live):
+        _prefetch_visit(vp, ip, fs, ist, stats, slot_i, stale, live, k + PREFETCH_AHEAD,
+                        n_live)
         v = live[k]
         if (slot_i[SLI_SIDE, k] != 0 and stale[v] == 0
                 and _fast_ticks(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, trade_px,
