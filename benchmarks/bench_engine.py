@@ -26,8 +26,9 @@ same run. Cases:
    time-averaged from ``exposure_ns``, and at the end.
 3. **Engine state per variant.** Every array of the ``Engine`` (and of its ``TradeStats``)
    whose size grows with the number of variants, as bytes per variant (the slope between
-   engines of 1,000 and 100,000 variants), split into state (parameters, position,
-   metrics, moments, live list, id maps) and scratch/output buffers; and, in a fresh
+   engines of 1,000 and 100,000 variants), split into state (parameters, signal
+   configurations (random variants have one each), position, metrics, moments, live
+   list, id maps) and scratch/output buffers; and, in a fresh
    process (``engine_process.py construct``), the resident-set growth of constructing an
    ``Engine`` of 100,000 variants, and after 2,000 ticks. Goal: state <= 1 KB per variant.
 4. **The RSI grid: liveopt against vectorbt.** ``workloads.rsi_grid_params(1000)`` over
@@ -315,7 +316,8 @@ def test_2_sustained(benchmark, sizes, warm, kind):
 # 3. State bytes per variant
 # ---------------------------------------------------------------------------------------
 
-SCRATCH = {"_score", "_confidence", "_signal", "_score_scratch", "_flagged"}
+SCRATCH = {"_score", "_confidence", "_signal", "_score_scratch", "_flagged", "_slot_f",
+           "_slot_i", "_stale"}
 OUTPUT = {"_open_i", "_open_f", "_trade_i", "_trade_f"}
 
 
@@ -323,14 +325,21 @@ def _engine_arrays(engine: Engine) -> dict[str, np.ndarray]:
     """Every ndarray attribute of the engine, and of its plain-Python members one level
     down (``_stats.state``, the bank's layout), by dotted name. The ``VariantSet`` is the
     caller's and is counted separately."""
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
+
+    def add(name: str, array: np.ndarray) -> None:
+        # An attribute that is another's array (the signal configurations' parameters are
+        # the variants' when every variant has its own) is counted once, under the first.
+        if not any(np.shares_memory(array, seen) for seen in arrays.values()):
+            arrays[name] = array
+
     for name, value in vars(engine).items():
         if isinstance(value, np.ndarray):
-            arrays[name] = value
+            add(name, value)
         elif name != "variants" and hasattr(value, "__dict__"):
             for sub, inner in vars(value).items():
                 if isinstance(inner, np.ndarray):
-                    arrays[f"{name}.{sub}"] = inner
+                    add(f"{name}.{sub}", inner)
     return arrays
 
 
@@ -355,7 +364,8 @@ def test_3_state_bytes(sizes, warm):
         shape = "x".join(str(d) for d in arrays[1][name].shape)
         rows.append((group, name, shape, str(arrays[1][name].dtype), (b - a) / (large - small)))
     names = {row[1] for row in rows}
-    assert {"_params", "_weights", "_fstate", "_istate", "_stats.state"} <= names
+    assert {"_params", "_config_weights", "_config_start", "_fstate", "_istate",
+            "_stats.state"} <= names
     assert names >= SCRATCH
     assert names >= OUTPUT
     variant_set = [_variant_set_bytes(e.variants) for e in engines]

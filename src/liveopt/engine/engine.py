@@ -214,7 +214,10 @@ class Engine:
         # variants have one each. The configuration's columns are its first variant's.
         first_of_config = np.flatnonzero(np.diff(signal_config, prepend=-1))
         self._config_start = np.append(first_of_config, n).astype(np.int64)
-        self._config_params = np.ascontiguousarray(self._params[:, first_of_config])
+        if len(first_of_config) == n:  # every variant its own configuration: no copy
+            self._config_params = self._params
+        else:
+            self._config_params = np.ascontiguousarray(self._params[:, first_of_config])
         # One row per indicator (the scoring pass streams a row over a block).
         self._config_weights = np.ascontiguousarray(
             variants.weights[perm[first_of_config]].T, dtype=np.float64
