@@ -195,18 +195,25 @@ _TRAIL_PRECHECK = 1e-12
 
 
 @njit(inline="always")
+def _mark(peak, worst, equity):
+    # One drawdown mark, record_equity_nb's rule with the peak and worst drawdown in
+    # registers: returns them updated. The drawdown is divided out only when it is a new
+    # worst (four divisions per bar were a measurable share of a variant-bar).
+    if equity > peak:
+        peak = equity
+    elif peak > 0.0 and peak - equity > worst * peak:
+        worst = (peak - equity) / peak
+    return peak, worst
+
+
+@njit(inline="always")
 def _mark_path(stats, v, first, second, third, fourth):
     # record_equity_nb at four equities in order (a bar's path), with the peak and worst
-    # drawdown in registers: one load and one store of each instead of four. The drawdown
-    # is divided out only when it is a new worst (as in _span_ticks): four divisions per
-    # bar were a measurable share of a variant-bar in a position.
+    # drawdown in registers: one load and one store of each instead of four.
     peak = stats[v, EQUITY_PEAK]
     worst = stats[v, MAX_DRAWDOWN]
     for equity in (first, second, third, fourth):
-        if equity > peak:
-            peak = equity
-        elif peak > 0.0 and peak - equity > worst * peak:
-            worst = (peak - equity) / peak
+        peak, worst = _mark(peak, worst, equity)
     stats[v, EQUITY_PEAK] = peak
     stats[v, MAX_DRAWDOWN] = worst
 
@@ -518,10 +525,7 @@ def _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px,
                 high = fs[v, F_HIGH_TRIGGER]
                 trail = fs[v, F_TRAIL_PX]
             equity = base + slope * p
-            if equity > peak:
-                peak = equity
-            elif peak > 0.0 and peak - equity > worst * peak:
-                worst = (peak - equity) / peak
+            peak, worst = _mark(peak, worst, equity)
             if active:
                 breach = _limit_breached(settings, equity, worst)
                 if breach != 0:
@@ -651,37 +655,32 @@ def _move_slot(slot_f, slot_i, source, target):
 
 
 @njit(inline="always")
+def _slot(slot_f, slot_i, k):
+    # Slot k's levels, equity line, expiry and whether its variant is active.
+    return (slot_f[SL_LOW, k], slot_f[SL_HIGH, k], slot_f[SL_BASE, k], slot_f[SL_SLOPE, k],
+            slot_i[SLI_EXPIRY, k], slot_i[SLI_ACTIVE, k] != 0)
+
+
+@njit(inline="always")
 def _fast_ticks(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, trade_px, e0, e1):
     # The common case of _span_ticks: a position that no trade of the span takes to a
     # trigger, the expiry or a safety limit. Only the marks move (peak, drawdown, equity),
     # computed exactly as _span_ticks computes them. Returns False, having changed nothing,
     # when some trade would act: the full loop then runs the span from its start.
-    low = slot_f[SL_LOW, k]
-    high = slot_f[SL_HIGH, k]
-    base = slot_f[SL_BASE, k]
-    slope = slot_f[SL_SLOPE, k]
-    expiry = slot_i[SLI_EXPIRY, k]
-    active = slot_i[SLI_ACTIVE, k] != 0
+    low, high, base, slope, expiry, active = _slot(slot_f, slot_i, k)
     floor = settings[S_EQUITY_FLOOR]
     max_drawdown = settings[S_MAX_DRAWDOWN]
-    peak = stats[v, EQUITY_PEAK]
-    worst = stats[v, MAX_DRAWDOWN]
-    equity = fs[v, F_EQUITY]
+    peak, worst, equity = stats[v, EQUITY_PEAK], stats[v, MAX_DRAWDOWN], fs[v, F_EQUITY]
     for e in range(e0, e1):
         p = trade_px[e]
         if p == p:
             if p <= low or p >= high or ev_ts[e] >= expiry:
                 return False
             equity = base + slope * p
-            if equity > peak:
-                peak = equity
-            elif peak > 0.0 and peak - equity > worst * peak:
-                worst = (peak - equity) / peak
+            peak, worst = _mark(peak, worst, equity)
             if active and (equity < floor or worst > max_drawdown):
                 return False
-    stats[v, EQUITY_PEAK] = peak
-    stats[v, MAX_DRAWDOWN] = worst
-    fs[v, F_EQUITY] = equity
+    stats[v, EQUITY_PEAK], stats[v, MAX_DRAWDOWN], fs[v, F_EQUITY] = peak, worst, equity
     return True
 
 
@@ -691,18 +690,11 @@ def _fast_bars(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, ev_a, ev_b, ev_
     # _fast_ticks for bars: a bar whose range stays strictly between the slot's levels
     # (so no gap, stop, take-profit or trailing step) before the expiry only marks the
     # path open, adverse, favourable, close, as _span_bars does.
-    low = slot_f[SL_LOW, k]
-    high = slot_f[SL_HIGH, k]
-    base = slot_f[SL_BASE, k]
-    slope = slot_f[SL_SLOPE, k]
+    low, high, base, slope, expiry, active = _slot(slot_f, slot_i, k)
     long = slot_i[SLI_SIDE, k] > 0
-    expiry = slot_i[SLI_EXPIRY, k]
-    active = slot_i[SLI_ACTIVE, k] != 0
     floor = settings[S_EQUITY_FLOOR]
     max_drawdown = settings[S_MAX_DRAWDOWN]
-    peak = stats[v, EQUITY_PEAK]
-    worst = stats[v, MAX_DRAWDOWN]
-    equity = fs[v, F_EQUITY]
+    peak, worst, equity = stats[v, EQUITY_PEAK], stats[v, MAX_DRAWDOWN], fs[v, F_EQUITY]
     for e in range(e0, e1):
         bar_open = ev_a[e]
         bar_high = ev_b[e]
@@ -715,15 +707,10 @@ def _fast_bars(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, ev_a, ev_b, ev_
         equity = base + slope * ev_d[e]
         for mark in (base + slope * bar_open, base + slope * adverse,
                      base + slope * favourable, equity):
-            if mark > peak:
-                peak = mark
-            elif peak > 0.0 and peak - mark > worst * peak:
-                worst = (peak - mark) / peak
+            peak, worst = _mark(peak, worst, mark)
         if active and (equity < floor or worst > max_drawdown):
             return False
-    stats[v, EQUITY_PEAK] = peak
-    stats[v, MAX_DRAWDOWN] = worst
-    fs[v, F_EQUITY] = equity
+    stats[v, EQUITY_PEAK], stats[v, MAX_DRAWDOWN], fs[v, F_EQUITY] = peak, worst, equity
     return True
 
 

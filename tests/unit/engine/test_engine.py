@@ -119,14 +119,19 @@ def assert_same_metrics(engine: Engine, twin: ReferenceEngine) -> None:
                 assert row[mine] == pytest.approx(expected, rel=1e-7, abs=1e-9), (v, mine)
 
 
-def test_event_stream_matches_the_twin_trade_for_trade(trades):
-    variants = generate_variants(24, "random", 11, ACTIVE_SPACE)
-    config = unlimited(latency_ns=250_000_000, equity_sample_ns=30 * S)
-    events = mixed_events(trades)
+def run_with_twin(variants, config, events):
+    """The engine and the twin over the same events; returns the engine, its drained
+    records and the twin."""
     engine, twin = Engine(config, variants), ReferenceEngine(config, variants)
     feed(engine, events)
     feed(twin, events)
-    batch = engine.drain_fills()
+    return engine, engine.drain_fills(), twin
+
+
+def test_event_stream_matches_the_twin_trade_for_trade(trades):
+    variants = generate_variants(24, "random", 11, ACTIVE_SPACE)
+    config = unlimited(latency_ns=250_000_000, equity_sample_ns=30 * S)
+    engine, batch, twin = run_with_twin(variants, config, mixed_events(trades))
     assert len(batch.trades) > 50  # a stream in which the variants really trade
     reasons = {REASON_NAMES[int(r)] for r in batch.trades["reason"]}
     assert {"stop_loss", "take_profit", "signal"} <= reasons
@@ -273,10 +278,7 @@ def test_variants_sharing_a_signal_configuration_match_the_twin_and_trade_as_alo
     variants = shared_signal_variants(40, 5, 21)
     config = unlimited(latency_ns=250_000_000, equity_sample_ns=30 * S)
     events = mixed_events(trades)
-    engine, twin = Engine(config, variants), ReferenceEngine(config, variants)
-    feed(engine, events)
-    feed(twin, events)
-    batch = engine.drain_fills()
+    engine, batch, twin = run_with_twin(variants, config, events)
     assert len(batch.trades) > 50
     assert len(np.unique(batch.trades["variant"])) > 20  # most variants really trade
     assert_same_trades(batch.trades, twin.trades)
