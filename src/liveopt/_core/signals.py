@@ -141,7 +141,8 @@ def _class_of(value, strong_buy, buy, sell, strong_sell):
 def score_variants_nb(subscores, rsi, first, last, weights, rsi_oversold, rsi_overbought,
                       strong_buy, buy, sell, strong_sell, score, confidence, signal, scratch,
                       weighted):
-    """Score variants ``first .. last - 1`` (a contiguous block of the struct of arrays).
+    """Score variants ``first .. last - 1`` (a contiguous block of the struct of arrays;
+    the variant pass passes its signal configurations, one column per configuration).
 
     For each: ``score = sum(w_i * s_i)`` with the RSI term from the variant's own levels;
     ``confidence`` = weight of the non-zero sub-scores agreeing with the score's sign over
