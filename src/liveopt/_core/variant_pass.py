@@ -733,6 +733,29 @@ def _after_span(ist, v, live, dirty, flagged, clock, n_flagged, kept):
     return n_flagged, kept
 
 
+@njit(inline="always")
+def _keep_fast(live, slot_f, slot_i, k, v, kept):
+    # Variant v took the fast path at slot k: it stays live, its slot moving down with
+    # the compaction of the list. Returns the new count kept.
+    if kept != k:
+        live[kept] = v
+        _move_slot(slot_f, slot_i, k, kept)
+    return kept + 1
+
+
+@njit(inline="always")
+def _after_full_span(fs, ist, settings, v, live, dirty, flagged, clock, slot_f, slot_i,
+                     stale, n_flagged, kept):
+    # _after_span for a variant that ran the full span loop; if it stays live its slot is
+    # reloaded from its rows (now current). Returns (n_flagged, kept).
+    was_kept = kept
+    n_flagged, kept = _after_span(ist, v, live, dirty, flagged, clock, n_flagged, kept)
+    if kept != was_kept:
+        _load_slot(fs, ist, settings, slot_f, slot_i, was_kept, v)
+        stale[v] = 0
+    return n_flagged, kept
+
+
 # How many visits ahead the visit loops prefetch (see _prefetch_visit).
 PREFETCH_AHEAD = 8
 
@@ -776,18 +799,12 @@ def _visit_bars(vp, ip, fs, ist, stats, settings, isettings, ev_ts, ev_a, ev_b, 
         if (slot_i[SLI_SIDE, k] != 0 and stale[v] == 0
                 and _fast_bars(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, ev_a, ev_b,
                                ev_c, ev_d, e0, e1)):
-            if kept != k:
-                live[kept] = v
-                _move_slot(slot_f, slot_i, k, kept)
-            kept += 1
+            kept = _keep_fast(live, slot_f, slot_i, k, v, kept)
             continue
         _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b, ev_c,
                    ev_d, e0, e1)
-        was_kept = kept
-        n_flagged, kept = _after_span(ist, v, live, dirty, flagged, clock, n_flagged, kept)
-        if kept != was_kept:
-            _load_slot(fs, ist, settings, slot_f, slot_i, was_kept, v)
-            stale[v] = 0
+        n_flagged, kept = _after_full_span(fs, ist, settings, v, live, dirty, flagged, clock,
+                                           slot_f, slot_i, stale, n_flagged, kept)
     clock[C_LIVE] = kept
     return n_flagged
 
@@ -808,18 +825,12 @@ def _visit_ticks(vp, ip, fs, ist, stats, settings, isettings, ev_ts, trade_px, b
         if (slot_i[SLI_SIDE, k] != 0 and stale[v] == 0
                 and _fast_ticks(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, trade_px,
                                 e0, e1)):
-            if kept != k:
-                live[kept] = v
-                _move_slot(slot_f, slot_i, k, kept)
-            kept += 1
+            kept = _keep_fast(live, slot_f, slot_i, k, v, kept)
             continue
         _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px, buy_px,
                     sell_px, mark_px, e0, e1)
-        was_kept = kept
-        n_flagged, kept = _after_span(ist, v, live, dirty, flagged, clock, n_flagged, kept)
-        if kept != was_kept:
-            _load_slot(fs, ist, settings, slot_f, slot_i, was_kept, v)
-            stale[v] = 0
+        n_flagged, kept = _after_full_span(fs, ist, settings, v, live, dirty, flagged, clock,
+                                           slot_f, slot_i, stale, n_flagged, kept)
     clock[C_LIVE] = kept
     return n_flagged
 
