@@ -155,15 +155,22 @@ N_MARKET = 6
  C_DIRTY) = range(9)
 N_CLOCK = 9
 
-# Live slots: the fast path's copy of each live variant's triggers, field-major and indexed
-# like ``live`` (slot k describes variant live[k]; see _load_slot). float64[N_SLOT_F, n]:
-# the price levels at or beyond which a trade (or a bar's range) needs the full span loop,
-# and the equity line (equity = base + slope * price). int64[N_SLOT_I, n]: the side (0
-# sends the variant to the full span loop), the max-hold expiry and whether it is active.
-SL_LOW, SL_HIGH, SL_BASE, SL_SLOPE = range(4)
-N_SLOT_F = 4
-SLI_SIDE, SLI_EXPIRY, SLI_ACTIVE = range(3)
-N_SLOT_I = 3
+# Live slots: the fast pass's copy of each live variant's triggers and marks, field-major
+# and indexed like ``live`` (slot k describes variant live[k]; see _load_slot).
+# float64[N_SLOT_F, n]: the price levels at or beyond which a trade (or a bar's range)
+# needs the full span loop, the equity line (equity = base + slope * price), the marks
+# (equity peak, worst drawdown, equity) and the equity-sample accumulators (the F_SAMPLE_
+# fields). int64[N_SLOT_I, n]: the side (0: no slot, the variant takes the full span
+# loop), the max-hold expiry, whether it is active, and the fast pass's verdict for the
+# current span (1: the full loop must run it).
+# While a slot has a side, its marks and accumulators are the variant's own and the
+# copies in its rows are out of date: _spill_slot writes them back before anything else
+# reads the rows.
+(SL_LOW, SL_HIGH, SL_BASE, SL_SLOPE, SL_PEAK, SL_WORST, SL_EQUITY, SL_SAMPLE_EQUITY,
+ SL_SAMPLES, SL_SAMPLE_MEAN, SL_SAMPLE_M2) = range(11)
+N_SLOT_F = 11
+SLI_SIDE, SLI_EXPIRY, SLI_ACTIVE, SLI_ACT = range(4)
+N_SLOT_I = 4
 
 # Candle builders, float64[N_CANDLE, n_timeframes] plus int64 bucket starts and counts.
 CB_OPEN, CB_HIGH, CB_LOW, CB_CLOSE, CB_VOLUME = range(5)
@@ -197,13 +204,21 @@ _TRAIL_PRECHECK = 1e-12
 @njit(inline="always")
 def _mark(peak, worst, equity):
     # One drawdown mark, record_equity_nb's rule with the peak and worst drawdown in
-    # registers: returns them updated. The drawdown is divided out only when it is a new
-    # worst (four divisions per bar were a measurable share of a variant-bar).
-    if equity > peak:
-        peak = equity
-    elif peak > 0.0 and peak - equity > worst * peak:
+    # registers: returns them updated. A new peak has a negative drop, never a deeper
+    # one, so the peak is a branch-free maximum and the only branch is the rare new worst
+    # (whether an equity is a new peak varies from variant to variant, a branch the CPU
+    # mispredicts); the drawdown is divided out only then (four divisions per bar were a
+    # measurable share of a variant-bar).
+    worst = _deepen(peak, worst, equity)
+    return (equity if equity > peak else peak), worst
+
+
+@njit(inline="always")
+def _deepen(peak, worst, equity):
+    # The drawdown half of _mark, for an equity known not to be above the peak.
+    if peak > 0.0 and peak - equity > worst * peak:
         worst = (peak - equity) / peak
-    return peak, worst
+    return worst
 
 
 @njit(inline="always")
@@ -392,14 +407,19 @@ def _fill_pending(vp, ip, fs, ist, stats, settings, isettings, v, buy_price, sel
 
 
 @njit
-def _halt_due(fs, ist, stats, settings, isettings, n):
+def _halt_due(fs, ist, stats, settings, isettings, n, above_floor, live, n_live, slot_f,
+              slot_i):
     # Everything stops when the baseline's drawdown passes its limit, or when every
-    # active variant's equity is below the halt floor.
+    # active variant's equity is below the halt floor. Called just after the equity
+    # samples, which wrote the baseline's marks to its rows and found whether a live
+    # variant is ``above_floor``; only if none is are the slots written back and every
+    # variant's row scanned.
     if stats[isettings[IS_BASELINE], MAX_DRAWDOWN] > settings[S_BASELINE_MAX_DRAWDOWN]:
         return True
     floor = settings[S_HALT_FLOOR]
-    if floor == -math.inf:
+    if floor == -math.inf or above_floor:
         return False
+    _spill_all_slots(fs, stats, slot_f, slot_i, live, n_live)
     any_active = False
     for v in range(n):
         if ist[v, I_ACTIVE] != 0:
@@ -617,11 +637,11 @@ def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b
 
 
 @njit(inline="always")
-def _load_slot(fs, ist, settings, slot_f, slot_i, k, v):
-    # Slot k from variant v's rows. Only a position without a pending order can take the
-    # fast path; anything else gets side 0. The trailing level is folded into the trigger
-    # on its side: a long's trail is above the price like its take-profit (p >= min of
-    # the two is "p >= either"), a short's below.
+def _load_slot(fs, ist, stats, settings, slot_f, slot_i, k, v):
+    # Slot k from variant v's rows, which must be current. Only a position without a
+    # pending order can take the fast pass; anything else gets side 0. The trailing level
+    # is folded into the trigger on its side: a long's trail is above the price like its
+    # take-profit (p >= min of the two is "p >= either"), a short's below.
     side = ist[v, I_SIDE]
     if side == 0 or ist[v, I_PENDING] != NO_ORDER:
         slot_i[SLI_SIDE, k] = 0
@@ -641,77 +661,181 @@ def _load_slot(fs, ist, settings, slot_f, slot_i, k, v):
     # The same expressions as the span loops', so equities are bit-identical.
     slot_f[SL_BASE, k] = fs[v, F_CASH] - s * fs[v, F_LOTS] * multiplier * fs[v, F_ENTRY_PX]
     slot_f[SL_SLOPE, k] = s * fs[v, F_LOTS] * multiplier
+    slot_f[SL_PEAK, k] = stats[v, EQUITY_PEAK]
+    slot_f[SL_WORST, k] = stats[v, MAX_DRAWDOWN]
+    slot_f[SL_EQUITY, k] = fs[v, F_EQUITY]
+    slot_f[SL_SAMPLE_EQUITY, k] = fs[v, F_SAMPLE_EQUITY]
+    slot_f[SL_SAMPLES, k] = fs[v, F_SAMPLES]
+    slot_f[SL_SAMPLE_MEAN, k] = fs[v, F_SAMPLE_MEAN]
+    slot_f[SL_SAMPLE_M2, k] = fs[v, F_SAMPLE_M2]
     slot_i[SLI_SIDE, k] = side
     slot_i[SLI_EXPIRY, k] = ist[v, I_EXPIRY]
     slot_i[SLI_ACTIVE, k] = ist[v, I_ACTIVE]
 
 
 @njit(inline="always")
+def _spill_slot(fs, stats, slot_f, slot_i, k, v):
+    # Variant v's marks and sample accumulators back from its slot k into its rows (a slot
+    # without a side holds none: the rows are current).
+    if slot_i[SLI_SIDE, k] != 0:
+        stats[v, EQUITY_PEAK] = slot_f[SL_PEAK, k]
+        stats[v, MAX_DRAWDOWN] = slot_f[SL_WORST, k]
+        fs[v, F_EQUITY] = slot_f[SL_EQUITY, k]
+        fs[v, F_SAMPLE_EQUITY] = slot_f[SL_SAMPLE_EQUITY, k]
+        fs[v, F_SAMPLES] = slot_f[SL_SAMPLES, k]
+        fs[v, F_SAMPLE_MEAN] = slot_f[SL_SAMPLE_MEAN, k]
+        fs[v, F_SAMPLE_M2] = slot_f[SL_SAMPLE_M2, k]
+
+
+@njit
+def _spill_all_slots(fs, stats, slot_f, slot_i, live, n_live):
+    for k in range(n_live):
+        _spill_slot(fs, stats, slot_f, slot_i, k, live[k])
+
+
+@njit(inline="always")
 def _move_slot(slot_f, slot_i, source, target):
+    # Everything but the verdict, which is read before a slot moves.
     for r in range(N_SLOT_F):
         slot_f[r, target] = slot_f[r, source]
-    for r in range(N_SLOT_I):
+    for r in range(SLI_ACT):
         slot_i[r, target] = slot_i[r, source]
 
 
 @njit(inline="always")
-def _slot(slot_f, slot_i, k):
-    # Slot k's levels, equity line, expiry and whether its variant is active.
-    return (slot_f[SL_LOW, k], slot_f[SL_HIGH, k], slot_f[SL_BASE, k], slot_f[SL_SLOPE, k],
-            slot_i[SLI_EXPIRY, k], slot_i[SLI_ACTIVE, k] != 0)
+def _slot_holds(slot_f, slot_i, stale, live, k, lowest, highest, last_ts):
+    # Whether slot k is current and its position untouched by a span whose trades (or
+    # bars) range over [lowest, highest] up to ``last_ts``: no trigger, no expiry.
+    # The slot's own tests first: the stale mark is a load that depends on another.
+    return (slot_i[SLI_SIDE, k] != 0 and lowest > slot_f[SL_LOW, k]
+            and highest < slot_f[SL_HIGH, k] and last_ts < slot_i[SLI_EXPIRY, k]
+            and stale[live[k]] == 0)
 
 
 @njit(inline="always")
-def _fast_ticks(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, trade_px, e0, e1):
-    # The common case of _span_ticks: a position that no trade of the span takes to a
-    # trigger, the expiry or a safety limit. Only the marks move (peak, drawdown, equity),
-    # computed exactly as _span_ticks computes them. Returns False, having changed nothing,
-    # when some trade would act: the full loop then runs the span from its start.
-    low, high, base, slope, expiry, active = _slot(slot_f, slot_i, k)
-    floor = settings[S_EQUITY_FLOOR]
-    max_drawdown = settings[S_MAX_DRAWDOWN]
-    peak, worst, equity = stats[v, EQUITY_PEAK], stats[v, MAX_DRAWDOWN], fs[v, F_EQUITY]
+def _hold(floor, max_drawdown, slot_f, slot_i, k, peak, worst, equity, lowest_equity):
+    # Commit slot k's new marks, unless the safety limits (equity floor, maximum drawdown)
+    # stop its variant: the full loop then runs the span. Returns whether it held.
+    if slot_i[SLI_ACTIVE, k] != 0 and (lowest_equity < floor or worst > max_drawdown):
+        return False
+    slot_f[SL_PEAK, k] = peak
+    slot_f[SL_WORST, k] = worst
+    slot_f[SL_EQUITY, k] = equity
+    return True
+
+
+# How many slots ahead the visit loops prefetch the rows of a slot that acts.
+PREFETCH_AHEAD = 8
+
+
+@njit(inline="always")
+def _prefetch_acting(vp, ip, fs, ist, stats, slot_i, live, k, n_live):
+    # If slot k acts, start loading the lines the full span loop will read of its variant:
+    # its state rows (every line: row starts are not line-aligned, so one field in each 8)
+    # and the parameters an entry reads (one line each: they are field-major). Measured
+    # in the module docstring.
+    if k >= n_live or slot_i[SLI_ACT, k] == 0:
+        return
+    v = live[k]
+    for field in (0, 8, 16, 24, N_FSTATE - 1):
+        prefetch_nb(fs, v, field)
+    for field in (0, 8, N_ISTATE - 1):
+        prefetch_nb(ist, v, field)
+    prefetch_nb(stats, v, 0)
+    prefetch_nb(stats, v, 8)
+    for param in (P_LEVERAGE, P_SIZE_PCT, P_STOP_LOSS_ROI, P_TAKE_PROFIT_ROI, P_BE_BUFFER):
+        prefetch_nb(vp, param, v)
+    prefetch_nb(ip, IP_MAX_HOLD_NS, v)
+
+
+@njit
+def _fast_pass_ticks(settings, slot_f, slot_i, stale, live, n_live, ev_ts, trade_px, e0, e1):
+    # The fast pass over the events [e0, e1): every live slot whose position no trade of
+    # the span takes to a trigger, the expiry or a safety limit gets its marks moved
+    # exactly as _span_ticks moves them; the others get the verdict "act" (the full loop
+    # runs them from the span's start). Returns how many act.
+    #
+    # The span's trades are summarised once: their price range and last time decide the
+    # triggers and the expiry for every slot, and the lowest equity a trade marks (the
+    # safety floor's test) is the equity at the adverse extreme, since a correctly rounded
+    # base + slope * price is monotone in the price.
+    lowest = math.inf
+    highest = -math.inf
+    last_ts = NOT_STARTED
+    last_price = math.nan
     for e in range(e0, e1):
         p = trade_px[e]
         if p == p:
-            if p <= low or p >= high or ev_ts[e] >= expiry:
-                return False
-            equity = base + slope * p
-            peak, worst = _mark(peak, worst, equity)
-            if active and (equity < floor or worst > max_drawdown):
-                return False
-    stats[v, EQUITY_PEAK], stats[v, MAX_DRAWDOWN], fs[v, F_EQUITY] = peak, worst, equity
-    return True
-
-
-@njit(inline="always")
-def _fast_bars(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, ev_a, ev_b, ev_c, ev_d, e0,
-               e1):
-    # _fast_ticks for bars: a bar whose range stays strictly between the slot's levels
-    # (so no gap, stop, take-profit or trailing step) before the expiry only marks the
-    # path open, adverse, favourable, close, as _span_bars does.
-    low, high, base, slope, expiry, active = _slot(slot_f, slot_i, k)
-    long = slot_i[SLI_SIDE, k] > 0
+            lowest = min(lowest, p)
+            highest = max(highest, p)
+            last_ts = ev_ts[e]
+            last_price = p
+    # Read once: the slot stores could alias the settings for all the compiler knows.
     floor = settings[S_EQUITY_FLOOR]
     max_drawdown = settings[S_MAX_DRAWDOWN]
-    peak, worst, equity = stats[v, EQUITY_PEAK], stats[v, MAX_DRAWDOWN], fs[v, F_EQUITY]
-    for e in range(e0, e1):
-        bar_open = ev_a[e]
-        bar_high = ev_b[e]
-        bar_low = ev_c[e]
-        if (min(bar_open, bar_low) <= low or max(bar_open, bar_high) >= high
-                or ev_ts[e] >= expiry):
-            return False
-        adverse = bar_low if long else bar_high
-        favourable = bar_high if long else bar_low
-        equity = base + slope * ev_d[e]
-        for mark in (base + slope * bar_open, base + slope * adverse,
-                     base + slope * favourable, equity):
-            peak, worst = _mark(peak, worst, mark)
-        if active and (equity < floor or worst > max_drawdown):
-            return False
-    stats[v, EQUITY_PEAK], stats[v, MAX_DRAWDOWN], fs[v, F_EQUITY] = peak, worst, equity
-    return True
+    n_act = 0
+    for k in range(n_live):
+        holds = _slot_holds(slot_f, slot_i, stale, live, k, lowest, highest, last_ts)
+        if holds and last_ts != NOT_STARTED:
+            base = slot_f[SL_BASE, k]
+            slope = slot_f[SL_SLOPE, k]
+            peak = slot_f[SL_PEAK, k]
+            worst = slot_f[SL_WORST, k]
+            for e in range(e0, e1):
+                p = trade_px[e]
+                if p == p:
+                    peak, worst = _mark(peak, worst, base + slope * p)
+            adverse = lowest if slot_i[SLI_SIDE, k] > 0 else highest
+            holds = _hold(floor, max_drawdown, slot_f, slot_i, k, peak, worst,
+                          base + slope * last_price, base + slope * adverse)
+        if holds:
+            slot_i[SLI_ACT, k] = 0
+        else:
+            slot_i[SLI_ACT, k] = 1
+            n_act += 1
+    return n_act
+
+
+@njit
+def _fast_pass_bars(settings, slot_f, slot_i, stale, live, n_live, ts, bar_open, bar_high,
+                    bar_low, bar_close):
+    # _fast_pass_ticks for one bar: a slot holds when the bar's range stays strictly
+    # between its levels (so no gap, stop, take-profit or trailing step) before its
+    # expiry; its marks move along the path open, adverse, favourable, close, as
+    # _span_bars moves them, and the safety limits see the close.
+    lowest = min(bar_open, bar_low)
+    highest = max(bar_open, bar_high)
+    floor = settings[S_EQUITY_FLOOR]
+    max_drawdown = settings[S_MAX_DRAWDOWN]
+    n_act = 0
+    for k in range(n_live):
+        holds = _slot_holds(slot_f, slot_i, stale, live, k, lowest, highest, ts)
+        if holds:
+            base = slot_f[SL_BASE, k]
+            slope = slot_f[SL_SLOPE, k]
+            long = slot_i[SLI_SIDE, k] > 0
+            adverse = bar_low if long else bar_high
+            favourable = bar_high if long else bar_low
+            equity = base + slope * bar_close
+            # The path's four marks, less the checks that cannot change anything: the
+            # equity is monotone in the price (correctly rounded) and the bars are
+            # validated (low <= open, close <= high), so the adverse extreme and the
+            # close are never above the running peak and the favourable extreme is
+            # never deeper than the adverse one (see docs/paper-execution.md's
+            # candle mode for the path).
+            peak, worst = _mark(slot_f[SL_PEAK, k], slot_f[SL_WORST, k],
+                                base + slope * bar_open)
+            worst = _deepen(peak, worst, base + slope * adverse)
+            favourable_equity = base + slope * favourable
+            peak = favourable_equity if favourable_equity > peak else peak
+            worst = _deepen(peak, worst, equity)
+            holds = _hold(floor, max_drawdown, slot_f, slot_i, k, peak, worst, equity, equity)
+        if holds:
+            slot_i[SLI_ACT, k] = 0
+        else:
+            slot_i[SLI_ACT, k] = 1
+            n_act += 1
+    return n_act
 
 
 @njit(inline="always")
@@ -734,77 +858,51 @@ def _after_span(ist, v, live, dirty, flagged, clock, n_flagged, kept):
 
 
 @njit(inline="always")
-def _keep_fast(live, slot_f, slot_i, k, v, kept):
-    # Variant v took the fast path at slot k: it stays live, its slot moving down with
-    # the compaction of the list. Returns the new count kept.
+def _keep_held(live, slot_f, slot_i, k, kept):
+    # Slot k held: its variant stays live, the slot moving down with the compaction of
+    # the list. Returns the new count kept.
     if kept != k:
-        live[kept] = v
+        live[kept] = live[k]
         _move_slot(slot_f, slot_i, k, kept)
     return kept + 1
 
 
 @njit(inline="always")
-def _after_full_span(fs, ist, settings, v, live, dirty, flagged, clock, slot_f, slot_i,
-                     stale, n_flagged, kept):
+def _after_full_span(fs, ist, stats, settings, v, live, dirty, flagged, clock, slot_f,
+                     slot_i, stale, n_flagged, kept):
     # _after_span for a variant that ran the full span loop; if it stays live its slot is
     # reloaded from its rows (now current). Returns (n_flagged, kept).
     was_kept = kept
     n_flagged, kept = _after_span(ist, v, live, dirty, flagged, clock, n_flagged, kept)
     if kept != was_kept:
-        _load_slot(fs, ist, settings, slot_f, slot_i, was_kept, v)
+        _load_slot(fs, ist, stats, settings, slot_f, slot_i, was_kept, v)
         stale[v] = 0
     return n_flagged, kept
-
-
-# How many visits ahead the visit loops prefetch (see _prefetch_visit).
-PREFETCH_AHEAD = 8
-
-
-@njit(inline="always")
-def _prefetch_visit(vp, ip, fs, ist, stats, slot_i, stale, live, k, n_live):
-    # Start loading the lines visit k will read: the marks for the fast path; for the full
-    # span loop the variant's state rows (every line: row starts are not line-aligned, so
-    # one field in each 8) and the parameters an entry reads (one line each: they are
-    # field-major). Measured in the module docstring.
-    if k >= n_live:
-        return
-    v = live[k]
-    prefetch_nb(stats, v, EQUITY_PEAK)
-    prefetch_nb(fs, v, F_EQUITY)
-    if slot_i[SLI_SIDE, k] == 0 or stale[v] != 0:
-        for field in (0, 8, 16, 24, N_FSTATE - 1):
-            prefetch_nb(fs, v, field)
-        for field in (0, 8, N_ISTATE - 1):
-            prefetch_nb(ist, v, field)
-        prefetch_nb(stats, v, 0)
-        prefetch_nb(stats, v, 8)
-        for param in (P_LEVERAGE, P_SIZE_PCT, P_STOP_LOSS_ROI, P_TAKE_PROFIT_ROI, P_BE_BUFFER):
-            prefetch_nb(vp, param, v)
-        prefetch_nb(ip, IP_MAX_HOLD_NS, v)
 
 
 @njit
 def _visit_bars(vp, ip, fs, ist, stats, settings, isettings, ev_ts, ev_a, ev_b, ev_c, ev_d,
                 e0, e1, live, dirty, flagged, clock, slot_f, slot_i, stale):
-    # Every live variant over the bars [e0, e1); returns how many have records to flush.
-    # A variant whose slot is current and whose bars act on nothing takes the fast path;
-    # the others run the full span loop and have their slot reloaded.
+    # Every live variant over the bar e0 (a span is one bar in candle mode); returns how
+    # many have records to flush. The fast pass settles the slots that hold; the others
+    # run the full span loop and have their slot reloaded.
+    n_live = clock[C_LIVE]
+    if _fast_pass_bars(settings, slot_f, slot_i, stale, live, n_live, ev_ts[e0], ev_a[e0],
+                       ev_b[e0], ev_c[e0], ev_d[e0]) == 0:
+        return 0
     n_flagged = 0
     kept = 0
-    n_live = clock[C_LIVE]
     for k in range(n_live):
-        _prefetch_visit(vp, ip, fs, ist, stats, slot_i, stale, live, k + PREFETCH_AHEAD,
-                        n_live)
-        v = live[k]
-        if (slot_i[SLI_SIDE, k] != 0 and stale[v] == 0
-                and _fast_bars(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, ev_a, ev_b,
-                               ev_c, ev_d, e0, e1)):
-            kept = _keep_fast(live, slot_f, slot_i, k, v, kept)
+        _prefetch_acting(vp, ip, fs, ist, stats, slot_i, live, k + PREFETCH_AHEAD, n_live)
+        if slot_i[SLI_ACT, k] == 0:
+            kept = _keep_held(live, slot_f, slot_i, k, kept)
             continue
+        v = live[k]
+        _spill_slot(fs, stats, slot_f, slot_i, k, v)
         _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b, ev_c,
                    ev_d, e0, e1)
-        n_flagged, kept = _after_full_span(fs, ist, settings, v, live, dirty, flagged, clock,
-                                           slot_f, slot_i, stale, n_flagged, kept)
+        n_flagged, kept = _after_full_span(fs, ist, stats, settings, v, live, dirty, flagged,
+                                           clock, slot_f, slot_i, stale, n_flagged, kept)
     clock[C_LIVE] = kept
     return n_flagged
 
@@ -814,23 +912,24 @@ def _visit_ticks(vp, ip, fs, ist, stats, settings, isettings, ev_ts, trade_px, b
                  sell_px, mark_px, e0, e1, live, dirty, flagged, clock, slot_f, slot_i,
                  stale):
     # Every live variant over the events [e0, e1); returns how many have records to flush.
-    # Fast path and full loop as in _visit_bars.
+    # Fast pass and full loop as in _visit_bars.
+    n_live = clock[C_LIVE]
+    if _fast_pass_ticks(settings, slot_f, slot_i, stale, live, n_live, ev_ts, trade_px, e0,
+                        e1) == 0:
+        return 0
     n_flagged = 0
     kept = 0
-    n_live = clock[C_LIVE]
     for k in range(n_live):
-        _prefetch_visit(vp, ip, fs, ist, stats, slot_i, stale, live, k + PREFETCH_AHEAD,
-                        n_live)
-        v = live[k]
-        if (slot_i[SLI_SIDE, k] != 0 and stale[v] == 0
-                and _fast_ticks(fs, stats, settings, slot_f, slot_i, k, v, ev_ts, trade_px,
-                                e0, e1)):
-            kept = _keep_fast(live, slot_f, slot_i, k, v, kept)
+        _prefetch_acting(vp, ip, fs, ist, stats, slot_i, live, k + PREFETCH_AHEAD, n_live)
+        if slot_i[SLI_ACT, k] == 0:
+            kept = _keep_held(live, slot_f, slot_i, k, kept)
             continue
+        v = live[k]
+        _spill_slot(fs, stats, slot_f, slot_i, k, v)
         _span_ticks(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, trade_px, buy_px,
                     sell_px, mark_px, e0, e1)
-        n_flagged, kept = _after_full_span(fs, ist, settings, v, live, dirty, flagged, clock,
-                                           slot_f, slot_i, stale, n_flagged, kept)
+        n_flagged, kept = _after_full_span(fs, ist, stats, settings, v, live, dirty, flagged,
+                                           clock, slot_f, slot_i, stale, n_flagged, kept)
     clock[C_LIVE] = kept
     return n_flagged
 
@@ -849,24 +948,19 @@ def _charge_funding(fs, ist, stats, settings, market, live, n_live, slot_f, slot
         v = live[k]
         side = ist[v, I_SIDE]
         if side != 0:
+            _spill_slot(fs, stats, slot_f, slot_i, k, v)
             payment = side * rate * fs[v, F_LOTS] * multiplier * price
             fs[v, F_CASH] -= payment
             fs[v, F_FUNDING] += payment
             entry = fs[v, F_ENTRY_PX]
             equity = fs[v, F_CASH] + side * fs[v, F_LOTS] * multiplier * (price - entry)
             fs[v, F_EQUITY] = equity  # marked for drawdown at the next trade event
-            _load_slot(fs, ist, settings, slot_f, slot_i, k, v)  # the cash moved
+            _load_slot(fs, ist, stats, settings, slot_f, slot_i, k, v)  # the cash moved
 
 
-@njit
-def _sample_equity(fs, variants, n_variants, passed, boundaries):
-    # Equity samples at ``boundaries`` more sample times (``passed`` were before). A
-    # variant whose equity has not moved since its last sample only gets zero returns, so
-    # it is skipped here and its zeros are merged in when it next moves, or when metrics
-    # are read. Only ``variants[:n_variants]`` are visited (the caller's list of those
-    # whose equity can have moved).
-    #
-    # Every visited variant ends with the same sample count: its zeros bring it to
+@njit(inline="always")
+def _sample_constants(passed, boundaries):
+    # Every sampled variant ends with the same sample count: its zeros bring it to
     # ``passed``, its return to ``passed + 1``, the remaining boundaries to
     # ``passed + boundaries``. So the three Welford divisions by a count are
     # multiplications by reciprocals computed once per sample time, and the return is the
@@ -874,39 +968,90 @@ def _sample_equity(fs, variants, n_variants, passed, boundaries):
     # three; results differ from the twin's divisions by rounding only).
     base = float(passed)
     inv_base = 1.0 / base if base > 0.0 else 0.0
-    inv_next = 1.0 / (base + 1.0)
     last = base + float(boundaries)
-    inv_last = 1.0 / last
-    trailing = float(boundaries - 1)
-    for k in range(n_variants):
-        v = variants[k]
-        equity = fs[v, F_EQUITY]
-        previous = fs[v, F_SAMPLE_EQUITY]
-        if equity == previous:
-            continue
-        count = fs[v, F_SAMPLES]
-        mean = fs[v, F_SAMPLE_MEAN]
-        m2 = fs[v, F_SAMPLE_M2]
-        zeros = base - count
-        if zeros > 0.0:  # merge a block of zeros (Chan et al.): count + zeros = base
-            m2 += mean * mean * count * zeros * inv_base
-            mean = mean * count * inv_base
-        r = equity / previous - 1.0 if previous > 0.0 else 0.0
-        delta = r - mean
-        mean += delta * inv_next
-        m2 += delta * (r - mean)
-        if trailing > 0.0:  # and the boundaries after this one, zeros too
-            m2 += mean * mean * (base + 1.0) * trailing * inv_last
-            mean = mean * (base + 1.0) * inv_last
-        fs[v, F_SAMPLES] = last
-        fs[v, F_SAMPLE_MEAN] = mean
-        fs[v, F_SAMPLE_M2] = m2
+    return base, inv_base, 1.0 / (base + 1.0), last, 1.0 / last, float(boundaries - 1)
+
+
+@njit(inline="always")
+def _sample_step(constants, equity, previous, count, mean, m2):
+    # One variant's accumulators (count, mean, m2 of the sampled returns) advanced to the
+    # sample time ``constants`` describe; returns the new mean and m2 (the count is then
+    # constants[3] and the sampled equity ``equity``).
+    base, inv_base, inv_next, _, inv_last, trailing = constants
+    zeros = base - count
+    if zeros > 0.0:  # merge a block of zeros (Chan et al.): count + zeros = base
+        m2 += mean * mean * count * zeros * inv_base
+        mean = mean * count * inv_base
+    r = equity / previous - 1.0 if previous > 0.0 else 0.0
+    delta = r - mean
+    mean += delta * inv_next
+    m2 += delta * (r - mean)
+    if trailing > 0.0:  # and the boundaries after this one, zeros too
+        m2 += mean * mean * (base + 1.0) * trailing * inv_last
+        mean = mean * (base + 1.0) * inv_last
+    return mean, m2
+
+
+@njit(inline="always")
+def _sample_row(fs, v, constants):
+    # Variant v's equity sample, from and to its row. A variant whose equity has not moved
+    # since its last sample only gets zero returns, so it is skipped here and its zeros
+    # are merged in when it next moves, or when metrics are read; so the callers visit
+    # only the variants whose equity can have moved.
+    equity = fs[v, F_EQUITY]
+    previous = fs[v, F_SAMPLE_EQUITY]
+    if equity != previous:
+        fs[v, F_SAMPLE_MEAN], fs[v, F_SAMPLE_M2] = _sample_step(
+            constants, equity, previous, fs[v, F_SAMPLES], fs[v, F_SAMPLE_MEAN],
+            fs[v, F_SAMPLE_M2])
+        fs[v, F_SAMPLES] = constants[3]
         fs[v, F_SAMPLE_EQUITY] = equity
 
 
 @njit
+def _sample_dirty(fs, ist, dirty, n_dirty, passed, boundaries):
+    # The equity samples at ``boundaries`` more sample times (``passed`` were before) of
+    # the variants that left the live list since the last samples, unless one is live
+    # again (then _sample_live samples it).
+    constants = _sample_constants(passed, boundaries)
+    for k in range(n_dirty):
+        v = dirty[k]
+        if ist[v, I_LIVE] == 0:
+            _sample_row(fs, v, constants)
+
+
+@njit
+def _sample_live(fs, ist, stats, live, n_live, passed, boundaries, slot_f, slot_i, floor,
+                 baseline):
+    # _sample_dirty for the live variants, from their slots where they have one. Returns
+    # whether some active live variant's equity is at or above ``floor`` (then the global
+    # halt's floor test needs no scan), and writes the baseline's marks back to its rows
+    # (the halt's drawdown test reads them).
+    constants = _sample_constants(passed, boundaries)
+    above_floor = False
+    for k in range(n_live):
+        v = live[k]
+        if slot_i[SLI_SIDE, k] == 0:
+            _sample_row(fs, v, constants)
+            above_floor |= ist[v, I_ACTIVE] != 0 and fs[v, F_EQUITY] >= floor
+            continue
+        equity = slot_f[SL_EQUITY, k]
+        above_floor |= slot_i[SLI_ACTIVE, k] != 0 and equity >= floor
+        previous = slot_f[SL_SAMPLE_EQUITY, k]
+        if equity != previous:
+            slot_f[SL_SAMPLE_MEAN, k], slot_f[SL_SAMPLE_M2, k] = _sample_step(
+                constants, equity, previous, slot_f[SL_SAMPLES, k], slot_f[SL_SAMPLE_MEAN, k],
+                slot_f[SL_SAMPLE_M2, k])
+            slot_f[SL_SAMPLES, k] = constants[3]
+            slot_f[SL_SAMPLE_EQUITY, k] = equity
+        if v == baseline:
+            _spill_slot(fs, stats, slot_f, slot_i, k, v)
+    return above_floor
+
+
+@njit
 def _decide(cp, config_start, ist, isettings, first, last, signal, confidence, decision_ts,
-            live, clock, stale):
+            live, clock, slot_i, stale):
     # The decisions of the variants of signal configurations ``first .. last - 1``. Only a
     # strong signal with enough confidence acts, and that is a property of the
     # configuration: its variants are visited only then (one int8 per configuration is
@@ -942,6 +1087,7 @@ def _decide(cp, config_start, ist, isettings, first, last, signal, confidence, d
             if ist[v, I_LIVE] == 0:
                 ist[v, I_LIVE] = 1
                 live[clock[C_LIVE]] = v
+                slot_i[SLI_SIDE, clock[C_LIVE]] = 0  # no slot: its rows are current
                 clock[C_LIVE] += 1
 
 
@@ -950,7 +1096,7 @@ def _close_candle(tf, decision_ts, candles, market, kind_start, row_timeframe, b
                   bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c, bar_v,
                   signal_rows, subscores, cp, ist, isettings, weights, weighted,
                   config_start, tf_config_start, score, confidence, signal, scratch, live,
-                  clock, stale):
+                  clock, slot_i, stale):
     # One closed candle of timeframe ``tf``: advance its indicator rows, score its signal
     # configurations, take their variants' decisions.
     closed[:] = 0
@@ -980,7 +1126,7 @@ def _close_candle(tf, decision_ts, candles, market, kind_start, row_timeframe, b
                       cp[P_SELL], cp[P_STRONG_SELL], score, confidence, signal, scratch,
                       weighted[tf])
     _decide(cp, config_start, ist, isettings, first, last, signal, confidence, decision_ts,
-            live, clock, stale)
+            live, clock, slot_i, stale)
 
 
 @njit
@@ -1045,7 +1191,7 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
     sample_ns = isettings[IS_SAMPLE_NS]
     slip = settings[S_SLIPPAGE]
     for k in range(clock[C_LIVE]):
-        _load_slot(fs, ist, settings, slot_f, slot_i, k, live[k])
+        _load_slot(fs, ist, stats, settings, slot_f, slot_i, k, live[k])
         stale[live[k]] = 0
     e = 0
     if n_events > 0 and clock[C_STARTED] == 0:
@@ -1054,7 +1200,7 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
         clock[C_NEXT_SAMPLE] = (first_ts // sample_ns + 1) * sample_ns
     while e < n_events:
         if capacity - out_count[1] < n or capacity - out_count[0] < n:
-            return e
+            break
         # --- the cut before event e: everything whose time is <= ts ----------------
         now = ev_ts[e]
         _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
@@ -1139,6 +1285,7 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
                  score, confidence, signal, scratch, live, dirty, slot_f, slot_i, stale, n,
                  n_tf)
         clock[C_EVENTS] += e - span_start
+    _spill_all_slots(fs, stats, slot_f, slot_i, live, clock[C_LIVE])
     return e
 
 
@@ -1217,15 +1364,20 @@ def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, can
         boundaries = (now - clock[C_NEXT_SAMPLE]) // sample_ns + 1
         # Only variants whose equity can have moved since the last sample: the live ones
         # and those that left the live list since. Every other variant's equity equals its
-        # last sample, so its returns are zeros, merged lazily (see _sample_equity).
-        _sample_equity(fs, live, clock[C_LIVE], clock[C_SAMPLES], boundaries)
-        _sample_equity(fs, dirty, clock[C_DIRTY], clock[C_SAMPLES], boundaries)
+        # last sample, so its returns are zeros, merged lazily (see _sample_row).
+        above_floor = _sample_live(fs, ist, stats, live, clock[C_LIVE], clock[C_SAMPLES],
+                                   boundaries, slot_f, slot_i, settings[S_HALT_FLOOR],
+                                   isettings[IS_BASELINE])
+        _sample_dirty(fs, ist, dirty, clock[C_DIRTY], clock[C_SAMPLES], boundaries)
         for k in range(clock[C_DIRTY]):
             ist[dirty[k], I_DIRTY] = 0
         clock[C_DIRTY] = 0
         clock[C_SAMPLES] += boundaries
-        # The global halt is checked on the sample clock: an O(n) look at every equity.
-        if clock[C_HALTED] == 0 and _halt_due(fs, ist, stats, settings, isettings, n):
+        # The global halt is checked on the sample clock (an O(n) look at every equity
+        # only when no live variant is above the floor).
+        if clock[C_HALTED] == 0 and _halt_due(fs, ist, stats, settings, isettings, n,
+                                              above_floor, live, clock[C_LIVE], slot_f,
+                                              slot_i):
             clock[C_HALTED] = 1
             for v in range(n):
                 stop_variant_nb(ist, v, STOPPED_HALT, now)
@@ -1247,7 +1399,7 @@ def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, can
                           bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c,
                           bar_v, signal_rows, subscores, cp, ist, isettings, weights,
                           weighted, config_start, tf_config_start, score, confidence,
-                          signal, scratch, live, clock, stale)
+                          signal, scratch, live, clock, slot_i, stale)
             cb_start[t] = end
             cb_count[t] = 0
 
