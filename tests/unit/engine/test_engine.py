@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from liveopt.data import Trades, bundled_trades, read_candles
-from liveopt.engine import REASON_NAMES, Engine, EngineConfig
+from liveopt.engine import REASON_NAMES, STOP_REASON_NAMES, Engine, EngineConfig
 from liveopt.optimizer import (
     OptimizerConfig,
     Range,
@@ -213,6 +213,32 @@ def test_any_cutting_of_the_stream_gives_bit_identical_results(trades, cuts, buf
     assert a.trades.tobytes() == b.trades.tobytes()
     assert a.fills.tobytes() == b.fills.tobytes()
     assert whole.metrics().tobytes() == pieces.metrics().tobytes()
+
+
+@pytest.mark.parametrize("buffer_events", [1, 97, 4096])
+def test_cutting_the_stream_with_safety_limits_on_gives_bit_identical_results(trades,
+                                                                               buffer_events):
+    # Tight limits: variants are stopped one by one (loss, drawdown) and the baseline's
+    # drawdown halts the rest, while the live variants' marks live in the kernel's slots;
+    # every cut must see the same stops and the same halt.
+    variants = generate_variants(40, "random", 3, ACTIVE_SPACE)
+    config = EngineConfig(buffer_events=buffer_events, max_loss_pct=0.3,
+                          max_drawdown_pct=0.2, halt_below_pct=0.5,
+                          baseline_max_drawdown_pct=0.2)
+    whole = Engine(config, variants)
+    whole.on_trades(trades.ts, trades.price, trades.size, trades.side)
+    pieces = Engine(config, variants)
+    for i in range(len(trades)):
+        pieces.on_trade(int(trades.ts[i]), float(trades.price[i]), float(trades.size[i]),
+                        int(trades.side[i]))
+    metrics = whole.metrics()
+    reasons = {STOP_REASON_NAMES[int(r)] for r in metrics["stop_reason"]}
+    assert whole.halted and {"max_drawdown", "global_halt"} <= reasons, reasons
+    a, b = whole.drain_fills(), pieces.drain_fills()
+    assert a.trades.tobytes() == b.trades.tobytes()
+    assert a.fills.tobytes() == b.fills.tobytes()
+    assert metrics.tobytes() == pieces.metrics().tobytes()
+    assert whole.halted == pieces.halted
 
 
 def test_snapshot_and_restore_continue_exactly(trades):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from liveopt.engine import REASON_NAMES, STOP_REASON_NAMES, Engine, EngineConfig
@@ -121,6 +122,22 @@ def test_the_baseline_past_its_drawdown_limit_halts_every_variant():
     assert REASON_NAMES[int(trade["reason"])] == "variant_stopped"
     eng.resume([0])
     assert not eng.halted
+
+
+def test_the_baseline_drawdown_halts_within_one_batch_of_events():
+    # One on_trades call: the drawdown happens in a span where the position is only
+    # marked (the kernel's working copy of the marks, not yet its row), and the next
+    # sample, in the same call, must see it.
+    eng = engine(n=1, max_loss_pct=None, max_drawdown_pct=None,
+                 baseline_max_drawdown_pct=3.0)
+    ts = [T0 + i * M + S for i in range(16)] + [T0 + 16 * M + S, T0 + 17 * M + S]
+    prices = [115.0 - i for i in range(15)] + [100.0, 99.6, 99.6]  # long at 100, then -4 %
+    eng.on_trades(np.array(ts, dtype=np.int64), np.array(prices), np.ones(len(ts)),
+                  np.ones(len(ts), dtype=np.int8))
+    assert eng.halted
+    (trade,) = eng.drain_fills().trades
+    assert REASON_NAMES[int(trade["reason"])] == "variant_stopped"
+    assert trade["exit_ts"] == T0 + 17 * M + S  # the sample at 17 M halts: the next trade
 
 
 def test_every_active_variant_below_the_halt_level_halts_all_of_them():
