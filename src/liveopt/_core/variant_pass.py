@@ -181,6 +181,12 @@ N_CLOCK = 9
 N_SLOT_F = 11
 SLI_SIDE, SLI_EXPIRY, SLI_ACTIVE, SLI_ACT = range(4)
 N_SLOT_I = 4
+# The fields a slot owns while it has a side, as (slot row, row field) pairs: the stats
+# row's marks and the fs row's equity and sample accumulators (_load_slot, _spill_slot).
+SLOT_STATS_FIELDS = ((SL_PEAK, EQUITY_PEAK), (SL_WORST, MAX_DRAWDOWN))
+SLOT_FSTATE_FIELDS = ((SL_EQUITY, F_EQUITY), (SL_SAMPLE_EQUITY, F_SAMPLE_EQUITY),
+                      (SL_SAMPLES, F_SAMPLES), (SL_SAMPLE_MEAN, F_SAMPLE_MEAN),
+                      (SL_SAMPLE_M2, F_SAMPLE_M2))
 
 # Candle builders, float64[N_CANDLE, n_timeframes] plus int64 bucket starts and counts.
 CB_OPEN, CB_HIGH, CB_LOW, CB_CLOSE, CB_VOLUME = range(5)
@@ -671,13 +677,10 @@ def _load_slot(fs, ist, stats, settings, slot_f, slot_i, k, v):
     # The same expressions as the span loops', so equities are bit-identical.
     slot_f[SL_BASE, k] = fs[v, F_CASH] - s * fs[v, F_LOTS] * multiplier * fs[v, F_ENTRY_PX]
     slot_f[SL_SLOPE, k] = s * fs[v, F_LOTS] * multiplier
-    slot_f[SL_PEAK, k] = stats[v, EQUITY_PEAK]
-    slot_f[SL_WORST, k] = stats[v, MAX_DRAWDOWN]
-    slot_f[SL_EQUITY, k] = fs[v, F_EQUITY]
-    slot_f[SL_SAMPLE_EQUITY, k] = fs[v, F_SAMPLE_EQUITY]
-    slot_f[SL_SAMPLES, k] = fs[v, F_SAMPLES]
-    slot_f[SL_SAMPLE_MEAN, k] = fs[v, F_SAMPLE_MEAN]
-    slot_f[SL_SAMPLE_M2, k] = fs[v, F_SAMPLE_M2]
+    for row, field in SLOT_STATS_FIELDS:
+        slot_f[row, k] = stats[v, field]
+    for row, field in SLOT_FSTATE_FIELDS:
+        slot_f[row, k] = fs[v, field]
     slot_i[SLI_SIDE, k] = side
     slot_i[SLI_EXPIRY, k] = ist[v, I_EXPIRY]
     slot_i[SLI_ACTIVE, k] = ist[v, I_ACTIVE]
@@ -688,13 +691,10 @@ def _spill_slot(fs, stats, slot_f, slot_i, k, v):
     # Variant v's marks and sample accumulators back from its slot k into its rows (a slot
     # without a side holds none: the rows are current).
     if slot_i[SLI_SIDE, k] != 0:
-        stats[v, EQUITY_PEAK] = slot_f[SL_PEAK, k]
-        stats[v, MAX_DRAWDOWN] = slot_f[SL_WORST, k]
-        fs[v, F_EQUITY] = slot_f[SL_EQUITY, k]
-        fs[v, F_SAMPLE_EQUITY] = slot_f[SL_SAMPLE_EQUITY, k]
-        fs[v, F_SAMPLES] = slot_f[SL_SAMPLES, k]
-        fs[v, F_SAMPLE_MEAN] = slot_f[SL_SAMPLE_MEAN, k]
-        fs[v, F_SAMPLE_M2] = slot_f[SL_SAMPLE_M2, k]
+        for row, field in SLOT_STATS_FIELDS:
+            stats[v, field] = slot_f[row, k]
+        for row, field in SLOT_FSTATE_FIELDS:
+            fs[v, field] = slot_f[row, k]
 
 
 @njit
