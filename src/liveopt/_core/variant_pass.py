@@ -758,6 +758,14 @@ def _prefetch_acting(vp, ip, fs, ist, stats, slot_i, live, k, n_live):
     prefetch_nb(ip, IP_MAX_HOLD_NS, v)
 
 
+@njit(inline="always")
+def _verdict(slot_i, k, holds):
+    # Record slot k's verdict for the span; returns 1 when the full loop must run it.
+    act = 0 if holds else 1
+    slot_i[SLI_ACT, k] = act
+    return act
+
+
 @njit
 def _fast_pass_ticks(settings, slot_f, slot_i, stale, live, n_live, ev_ts, trade_px, e0, e1):
     # The fast pass over the events [e0, e1): every live slot whose position no trade of
@@ -798,11 +806,7 @@ def _fast_pass_ticks(settings, slot_f, slot_i, stale, live, n_live, ev_ts, trade
             adverse = lowest if slot_i[SLI_SIDE, k] > 0 else highest
             holds = _hold(floor, max_drawdown, slot_f, slot_i, k, peak, worst,
                           base + slope * last_price, base + slope * adverse)
-        if holds:
-            slot_i[SLI_ACT, k] = 0
-        else:
-            slot_i[SLI_ACT, k] = 1
-            n_act += 1
+        n_act += _verdict(slot_i, k, holds)
     return n_act
 
 
@@ -840,11 +844,7 @@ def _fast_pass_bars(settings, slot_f, slot_i, stale, live, n_live, ts, bar_open,
             peak = favourable_equity if favourable_equity > peak else peak
             worst = _deepen(peak, worst, equity)
             holds = _hold(floor, max_drawdown, slot_f, slot_i, k, peak, worst, equity, equity)
-        if holds:
-            slot_i[SLI_ACT, k] = 0
-        else:
-            slot_i[SLI_ACT, k] = 1
-            n_act += 1
+        n_act += _verdict(slot_i, k, holds)
     return n_act
 
 
