@@ -231,7 +231,9 @@ def _mark(peak, worst, equity):
 
 @njit(inline="always")
 def _deepen(peak, worst, equity):
-    # The drawdown half of _mark, for an equity known not to be above the peak.
+    # The drawdown half of _mark: the new worst drawdown if ``equity`` is that far below
+    # the peak (an equity above the peak never is). Called alone where the equity cannot
+    # be a new peak.
     if peak > 0.0 and peak - equity > worst * peak:
         worst = (peak - equity) / peak
     return worst
@@ -985,9 +987,9 @@ def _sample_constants(passed, boundaries):
 @njit(inline="always")
 def _sample_step(constants, equity, previous, count, mean, m2):
     # One variant's accumulators (count, mean, m2 of the sampled returns) advanced to the
-    # sample time ``constants`` describe; returns the new mean and m2 (the count is then
-    # constants[3] and the sampled equity ``equity``).
-    base, inv_base, inv_next, _, inv_last, trailing = constants
+    # sample time ``constants`` describe; returns them (the sampled equity is then
+    # ``equity``).
+    base, inv_base, inv_next, last, inv_last, trailing = constants
     zeros = base - count
     if zeros > 0.0:  # merge a block of zeros (Chan et al.): count + zeros = base
         m2 += mean * mean * count * zeros * inv_base
@@ -999,7 +1001,7 @@ def _sample_step(constants, equity, previous, count, mean, m2):
     if trailing > 0.0:  # and the boundaries after this one, zeros too
         m2 += mean * mean * (base + 1.0) * trailing * inv_last
         mean = mean * (base + 1.0) * inv_last
-    return mean, m2
+    return last, mean, m2
 
 
 @njit(inline="always")
@@ -1011,10 +1013,9 @@ def _sample_row(fs, v, constants):
     equity = fs[v, F_EQUITY]
     previous = fs[v, F_SAMPLE_EQUITY]
     if equity != previous:
-        fs[v, F_SAMPLE_MEAN], fs[v, F_SAMPLE_M2] = _sample_step(
+        fs[v, F_SAMPLES], fs[v, F_SAMPLE_MEAN], fs[v, F_SAMPLE_M2] = _sample_step(
             constants, equity, previous, fs[v, F_SAMPLES], fs[v, F_SAMPLE_MEAN],
             fs[v, F_SAMPLE_M2])
-        fs[v, F_SAMPLES] = constants[3]
         fs[v, F_SAMPLE_EQUITY] = equity
 
 
@@ -1049,10 +1050,10 @@ def _sample_live(fs, ist, stats, live, n_live, passed, boundaries, slot_f, slot_
         above_floor |= slot_i[SLI_ACTIVE, k] != 0 and equity >= floor
         previous = slot_f[SL_SAMPLE_EQUITY, k]
         if equity != previous:
-            slot_f[SL_SAMPLE_MEAN, k], slot_f[SL_SAMPLE_M2, k] = _sample_step(
+            (slot_f[SL_SAMPLES, k], slot_f[SL_SAMPLE_MEAN, k],
+             slot_f[SL_SAMPLE_M2, k]) = _sample_step(
                 constants, equity, previous, slot_f[SL_SAMPLES, k], slot_f[SL_SAMPLE_MEAN, k],
                 slot_f[SL_SAMPLE_M2, k])
-            slot_f[SL_SAMPLES, k] = constants[3]
             slot_f[SL_SAMPLE_EQUITY, k] = equity
         if v == baseline:
             _spill_slot(fs, stats, slot_f, slot_i, k, v)
