@@ -316,8 +316,7 @@ def test_2_sustained(benchmark, sizes, warm, kind):
 # 3. State bytes per variant
 # ---------------------------------------------------------------------------------------
 
-SCRATCH = {"_score", "_confidence", "_signal", "_score_scratch", "_flagged", "_slot_f",
-           "_slot_i", "_stale"}
+SCRATCH = {"_score", "_strong", "_acting", "_flagged", "_slot_f", "_slot_i", "_stale"}
 OUTPUT = {"_open_i", "_open_f", "_trade_i", "_trade_f"}
 
 

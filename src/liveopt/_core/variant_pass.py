@@ -94,6 +94,7 @@ from liveopt._core.signals import (
     STRONG_BUY,
     STRONG_SELL,
     THRESHOLD_TOLERANCE,
+    confidence_nb,
     score_variants_nb,
     shared_subscores_nb,
 )
@@ -1061,23 +1062,39 @@ def _sample_live(fs, ist, stats, live, n_live, passed, boundaries, slot_f, slot_
 
 
 @njit
-def _decide(cp, config_start, ist, isettings, first, last, signal, confidence, decision_ts,
-            live, clock, slot_i, stale):
+def _decide(cp, config_start, ist, isettings, first, last, subscores, rsi, weights, weighted,
+            score, strong, acting, decision_ts, live, clock, slot_i, stale):
     # The decisions of the variants of signal configurations ``first .. last - 1``. Only a
-    # strong signal with enough confidence acts, and that is a property of the
-    # configuration: its variants are visited only then (one int8 per configuration is
-    # read otherwise, over a slice from index 0: no negative-index guard on the access,
-    # see score_variants_nb).
+    # strong class with enough confidence acts, and that is a property of the
+    # configuration: its variants are visited only then, and its confidence is computed
+    # only for a strong class. Two steps, for the memory: first the configurations that
+    # act are listed in ``acting``, and the state rows of their variants are prefetched
+    # as they are found; then their variants take their orders, from rows on their way
+    # to the cache or in it. The strong classes are read eight at a time (one uint64 of
+    # the int8 array; the engine pads it to a multiple of 8), and a word of zeros, the
+    # common case, is skipped whole.
+    n_acting = 0
+    words = strong.view(np.uint64)
+    for j in range(first >> 3, (last + 7) >> 3):
+        if words[j] == 0:
+            continue
+        for c in range(max(first, j << 3), min(last, (j + 1) << 3)):
+            if strong[c] == 0:
+                continue
+            confidence = confidence_nb(subscores, rsi, weights, c, cp[P_RSI_OVERSOLD, c],
+                                       cp[P_RSI_OVERBOUGHT, c], score[c], weighted)
+            if confidence < cp[P_MIN_CONFIDENCE, c] - THRESHOLD_TOLERANCE:
+                continue
+            acting[n_acting] = c
+            n_acting += 1
+            v = config_start[c]  # the first variant's row: most configurations have one
+            prefetch_nb(ist, v, I_SIDE)
+            prefetch_nb(ist, v, I_ACTIVE)
     sides = isettings[IS_SIDES]  # 0 both, 1 long only, -1 short only
     latency = isettings[IS_LATENCY_NS]
-    classes = signal[first:last]
-    for k in range(classes.shape[0]):
-        sig = classes[k]
-        if sig != STRONG_BUY and sig != STRONG_SELL:
-            continue
-        c = first + k
-        if confidence[c] < cp[P_MIN_CONFIDENCE, c] - THRESHOLD_TOLERANCE:
-            continue
+    for k in range(n_acting):
+        c = acting[k]
+        sig = strong[c]
         for v in range(config_start[c], config_start[c + 1]):
             if ist[v, I_ACTIVE] == 0 or ist[v, I_PENDING] != NO_ORDER:
                 continue
@@ -1106,7 +1123,7 @@ def _decide(cp, config_start, ist, isettings, first, last, signal, confidence, d
 def _close_candle(tf, decision_ts, candles, market, kind_start, row_timeframe, bank_params,
                   bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c, bar_v,
                   signal_rows, subscores, cp, ist, isettings, weights, weighted,
-                  config_start, tf_config_start, score, confidence, signal, scratch, live,
+                  config_start, tf_config_start, score, strong, acting, live,
                   clock, slot_i, stale):
     # One closed candle of timeframe ``tf``: advance its indicator rows, score its signal
     # configurations, take their variants' decisions.
@@ -1132,12 +1149,12 @@ def _close_candle(tf, decision_ts, candles, market, kind_start, row_timeframe, b
         bank_out[bands, 2], bank_out[rows[R_KDJ], 2], bank_out[rows[R_OBV_SLOPE], 0],
         market[M_IMBALANCE], subscores,
     )
-    score_variants_nb(subscores, bank_out[rows[R_RSI], 0], first, last, weights,
-                      cp[P_RSI_OVERSOLD], cp[P_RSI_OVERBOUGHT], cp[P_STRONG_BUY], cp[P_BUY],
-                      cp[P_SELL], cp[P_STRONG_SELL], score, confidence, signal, scratch,
-                      weighted[tf])
-    _decide(cp, config_start, ist, isettings, first, last, signal, confidence, decision_ts,
-            live, clock, slot_i, stale)
+    rsi = bank_out[rows[R_RSI], 0]
+    score_variants_nb(subscores, rsi, first, last, weights, cp[P_RSI_OVERSOLD],
+                      cp[P_RSI_OVERBOUGHT], cp[P_STRONG_BUY], cp[P_BUY], cp[P_STRONG_SELL],
+                      score, strong, weighted[tf])
+    _decide(cp, config_start, ist, isettings, first, last, subscores, rsi, weights,
+            weighted[tf], score, strong, acting, decision_ts, live, clock, slot_i, stale)
 
 
 @njit
@@ -1183,7 +1200,7 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
                   kind_start, row_timeframe, bank_params, bank_state, ring, ring_base,
                   bank_out, closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores,
                   vp, ip, cp, weights, weighted, config_start, tf_config_start, fs, ist, stats,
-                  score, confidence, signal, scratch, live, dirty, flagged,
+                  score, strong, acting, live, dirty, flagged,
                   slot_f, slot_i, stale,
                   open_i, open_f, trade_i, trade_f, out_count):
     """Advance every variant over events ``[0, n_events)``; returns how many were consumed.
@@ -1217,9 +1234,8 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
         _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
              kind_start, row_timeframe, bank_params, bank_state, ring, ring_base, bank_out,
              closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores, vp, fs, ist,
-             stats, cp, weights, weighted, config_start, tf_config_start, score, confidence,
-             signal, scratch, live, dirty,
-             slot_f, slot_i, stale, n, n_tf)
+             stats, cp, weights, weighted, config_start, tf_config_start, score, strong,
+             acting, live, dirty, slot_f, slot_i, stale, n, n_tf)
         # --- shared walk: the span's events, until one reaches the next cut ----------
         next_cut = _next_cut(clock, tf_ns, cb_start, n_tf)
         span_start = e
@@ -1293,7 +1309,7 @@ def run_events_nb(ev_kind, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, n_events,
                  bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c, bar_v,
                  signal_rows, subscores, vp, fs, ist, stats, cp, weights, weighted, config_start,
                  tf_config_start,
-                 score, confidence, signal, scratch, live, dirty, slot_f, slot_i, stale, n,
+                 score, strong, acting, live, dirty, slot_f, slot_i, stale, n,
                  n_tf)
         clock[C_EVENTS] += e - span_start
     _spill_all_slots(fs, stats, slot_f, slot_i, live, clock[C_LIVE])
@@ -1358,7 +1374,7 @@ def _bar_walk(e, ev_ts, ev_a, ev_b, ev_c, ev_d, ev_e, market, clock, tf_ns, cb_s
 def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, candles,
          kind_start, row_timeframe, bank_params, bank_state, ring, ring_base, bank_out,
          closed, bar_h, bar_l, bar_c, bar_v, signal_rows, subscores, vp, fs, ist, stats, cp,
-         weights, weighted, config_start, tf_config_start, score, confidence, signal, scratch,
+         weights, weighted, config_start, tf_config_start, score, strong, acting,
          live, dirty, slot_f, slot_i, stale, n, n_tf):
     # 1. funding, once per funding time crossed
     # (A closed form, not `while next <= now: next += period`: LLVM turns that loop into a
@@ -1409,8 +1425,8 @@ def _cut(now, settings, isettings, market, clock, tf_ns, cb_start, cb_count, can
             _close_candle(t, end, candles, market, kind_start, row_timeframe, bank_params,
                           bank_state, ring, ring_base, bank_out, closed, bar_h, bar_l, bar_c,
                           bar_v, signal_rows, subscores, cp, ist, isettings, weights,
-                          weighted, config_start, tf_config_start, score, confidence,
-                          signal, scratch, live, clock, slot_i, stale)
+                          weighted, config_start, tf_config_start, score, strong,
+                          acting, live, clock, slot_i, stale)
             cb_start[t] = end
             cb_count[t] = 0
 

@@ -233,12 +233,14 @@ class Engine:
         for t in range(n_tf):
             block = self._config_weights[:, self._tf_config_start[t]:self._tf_config_start[t + 1]]
             self._weighted[t] = (block > 0).any(axis=1)
-        # The scoring pass's outputs and scratch, one entry per configuration.
+        # The scoring pass's outputs, one entry per configuration: the score, and the
+        # class if it is a strong one (else 0), padded to a multiple of 8 configurations
+        # (the decisions read it eight at a time); and the decisions' list of the
+        # configurations that act.
         n_configs = len(first_of_config)
         self._score = np.zeros(n_configs)
-        self._confidence = np.zeros(n_configs)
-        self._signal = np.zeros(n_configs, dtype=np.int8)
-        self._score_scratch = np.zeros(n_configs)
+        self._strong = np.zeros(-(-n_configs // 8) * 8, dtype=np.int8)
+        self._acting = np.zeros(n_configs, dtype=np.int64)
 
     def _build_settings(self, config: EngineConfig) -> None:
         # The EngineConfig as the kernel's two settings vectors.
@@ -468,7 +470,7 @@ class Engine:
                 self._params, self._iparams, self._config_params, self._config_weights,
                 self._weighted, self._config_start, self._tf_config_start, self._fstate,
                 self._istate, self._stats.state,
-                self._score, self._confidence, self._signal, self._score_scratch, self._live,
+                self._score, self._strong, self._acting, self._live,
                 self._dirty, self._flagged, self._slot_f, self._slot_i, self._stale,
                 self._open_i, self._open_f, self._trade_i, self._trade_f, self._out_count,
             )
