@@ -50,7 +50,7 @@ same run. Cases:
    py-spy profile of ``liveopt replay`` on the FTX candles (2,000 variants) for the Python
    side (``pip install py-spy``; skipped if it is missing).
 
-Run (about three minutes on the 2-core VM; the table is printed in the terminal summary)::
+Run (about two minutes on the 2-core VM; the table is printed in the terminal summary)::
 
     .venv/bin/pytest benchmarks/bench_engine.py --benchmark-enable -p no:cacheprovider -q
 

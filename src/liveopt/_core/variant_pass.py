@@ -55,6 +55,12 @@ Two shortcuts, both exact (same trades and metrics, bit for bit):
   variants, a contiguous run of the internal order (``config_start``), are visited only
   when it signals strongly enough to act. The RSI grid has 25 configurations for 1,000
   variants (about 13.5 -> 11 ns per variant-bar); random variants have one each.
+- **Decisions in two steps** (``_decide``). The score pass gives each configuration its
+  score and whether its class is strong; the decisions then list the configurations
+  that act (a strong class with enough confidence, the confidence computed only for
+  those) and prefetch their variants' state rows as they find them, and only then give
+  the orders, from rows on their way to the cache. 1m ticks: 0.91 against one step
+  (10 rounds of 20,000 ticks).
 
 The visit loops also prefetch (``prefetch.prefetch_nb``) the state rows and entry
 parameters of a slot that acts a few places ahead: scattered misses to L3 at 10,000
