@@ -149,23 +149,22 @@ def score_variants_nb(subscores, rsi, first, last, weights, rsi_oversold, rsi_ov
     at set-up): that indicator is skipped.
 
     Layout and loop order are for speed, measured on 10,000 random variants over the
-    50,000 closes of the benchmark's 1m ticks (2-core VM). The shared sub-scores are the
-    same for every variant at a close, so the loops go over variants with the indicators
-    that have an opinion, four at a time: up to four rows of weights are multiplied and
-    summed in registers, and the last group also adds the RSI term and classifies. Only
-    a close with five or more voicing indicators stores a partial sum and reads it back.
-    Against one pass per indicator with three accumulators (score, and the weights for
-    and against) and the full class and confidence for every variant: 6.4 -> 4.3 ns per
+    closes of the benchmark's 1m ticks (2-core VM). The shared sub-scores are the same
+    for every variant at a close, so the loops go over variants with the indicators that
+    have an opinion, four at a time: up to four rows of weights are multiplied and summed
+    in registers, and the last group also adds the RSI term and classifies. Only a close
+    with five or more voicing indicators stores a partial sum and reads it back. Against
+    one pass per indicator with three accumulators (score, and the weights for and
+    against) and the full class and confidence for every variant: 6.4 -> 4.3 ns per
     variant and close with the decisions' scan (median of 15 alternating rounds over
-    3,000 closes), with the same decisions. A missing slot in
-    a group of four reads the RSI row with a multiplier of 0: it adds +0.0, exactly
-    nothing (a partial sum is never -0.0), so the sum is the specification's, in
-    indicator order. Loops run over slices from index 0: with a loop index that could
-    be negative (``range(first, last)``), Numba guards every access against
-    negative-index wraparound and LLVM does not vectorise the loop (measured 8 ns
-    against 2.4 ns). The RSI term is added last, so the score equals the
-    specification's sum up to rounding (the class comparisons have a 1e-9 tolerance for
-    exactly that reason).
+    3,000 closes), with the same decisions. A missing slot in a group of four reads the
+    RSI row with a multiplier of 0: it adds +0.0, exactly nothing (a partial sum is never
+    -0.0), so the sum is the specification's, in indicator order. Loops run over slices
+    from index 0: with a loop index that could be negative (``range(first, last)``),
+    Numba guards every access against negative-index wraparound and LLVM does not
+    vectorise the loop (measured 8 ns against 2.4 ns). The RSI term is added last, so
+    the score equals the specification's sum up to rounding (the class comparisons have
+    a 1e-9 tolerance for exactly that reason).
     """
     total = score[first:last]
     rsi_row = weights[RSI, first:last]
