@@ -14,9 +14,11 @@ same run. Cases:
    over ``ticks(200_000)``: 4 ticks per 1m bar, so 50,000 bars (35 days) and a 1m
    decision every 4 ticks. Also the 1m variants on 200,000 ticks at 20 per bar (the first
    200k of ``ticks(2_000_000)``), since the cost per tick depends on the decisions per tick.
-   One ``on_trades`` call over all ticks, after a warm-up (the first kernel call in a
-   process loads or compiles it); ns per variant-tick = seconds / (variants x ticks). The
-   floor is ``floor_kernel.floor_blocked_nb`` on the same N and ticks (every variant in a
+   One ``on_trades`` call over all ticks on a fresh engine, three rounds (the median),
+   after a warm-up (the first kernel call in a process loads or compiles it); ns per
+   variant-tick = seconds / (variants x ticks). The floor is
+   ``floor_kernel.floor_blocked_nb``, also the median of three rounds, on the same N and
+   ticks (every variant in a
    position whose stop and target are never reached; the engine's variants are in a
    position only part of the time, reported as "in position"). Goal: <= 5 ns and within
    3x of the floor.
@@ -34,9 +36,10 @@ same run. Cases:
 4. **The RSI grid: liveopt against vectorbt.** ``workloads.rsi_grid_params(1000)`` over
    ``bars_100k()``, liveopt in candle mode (variants and config in
    ``engine_process.py``). liveopt is timed in this process (``on_candles``, metrics only)
-   and in fresh processes (``engine_process.py rsi-grid``, without and with kept records:
-   construction + ``on_candles`` + ``metrics`` (+ ``drain_fills``), peak RSS of the run
-   minus RSS before it), vectorbt in a fresh process by
+   and in fresh processes (``engine_process.py rsi-grid``: records counted only, kept to
+   the end, or streamed out by a ``drain_fills`` every 10,000 bars; construction +
+   ``on_candles`` + ``metrics`` (+ ``drain_fills``), peak RSS of the run minus RSS before
+   it), vectorbt in a fresh process by
    ``vectorbt_baseline.run_in_subprocess`` (``from_signals`` time and memory, its signal
    preparation separately). Goal: >= 20x faster, <= 1/100 of the memory. Skipped if
    vectorbt (the optional ``bench`` extra) is not importable.
@@ -118,6 +121,7 @@ class Sizes(NamedTuple):
     breakdown_ticks: int = 50_000  # case 5 (ticks)
     profile_variants: int = 2000
     floor_rounds: int = 3
+    tick_rounds: int = 3  # case 1's engine runs: the median of as many rounds as the floor
     breakdown_passes: int = 3
 
 
@@ -127,7 +131,7 @@ TINY = Sizes(
     variants=200, ticks=4_000, dense_source=40_000, sustained_variants=1000,
     sustained_ticks=1000, sustained_calls=4, state_variants=2000, grid_bars=3000,
     grid_variants=50, breakdown_ticks=4000, profile_variants=10, floor_rounds=1,
-    breakdown_passes=1,
+    tick_rounds=1, breakdown_passes=1,
 )
 
 # name -> measured figures (seconds are the median over rounds, min_seconds the minimum)
@@ -254,7 +258,8 @@ def test_1_ticks(benchmark, sizes, warm, kind):
     variants = generate_variants(sizes.variants, "random", SEED, space)
     source = sizes.dense_source if kind == "1m_dense" else None
     columns = _tick_columns(sizes.ticks, source)
-    engine = _time_engine(benchmark, f"1_{kind}", _feed_ticks, TICK_CONFIG, variants, columns)
+    engine = _time_engine(benchmark, f"1_{kind}", _feed_ticks, TICK_CONFIG, variants, columns,
+                          rounds=sizes.tick_rounds)
     assert engine.events_processed == sizes.ticks
     assert engine.trades_closed > 0
 
@@ -404,13 +409,19 @@ def test_4_grid_liveopt(benchmark, sizes, warm, grid):
         )
 
 
-@pytest.mark.parametrize("keep_records", [False, True], ids=["counts", "records"])
-def test_4_grid_liveopt_subprocess(sizes, full_run, keep_records):
+# How each fresh-process run treats the records: counted only, kept to the end, or
+# streamed out (drained every 10,000 bars, as a journaling caller takes them).
+GRID_RECORD_MODES = {"counts": [], "records": ["--keep-records"],
+                     "streamed": ["--drain-every", "10000"]}
+
+
+@pytest.mark.parametrize("mode", list(GRID_RECORD_MODES))
+def test_4_grid_liveopt_subprocess(sizes, full_run, mode):
     args = ["rsi-grid", "--bars", str(sizes.grid_bars), "--variants", str(sizes.grid_variants)]
     load = _load()
-    result = engine_process.run_in_subprocess(*args, *(["--keep-records"] * keep_records))
+    result = engine_process.run_in_subprocess(*args, *GRID_RECORD_MODES[mode])
     result["load"] = load
-    _RESULTS[f"4_liveopt_process_{'records' if keep_records else 'counts'}"] = result
+    _RESULTS[f"4_liveopt_process_{mode}"] = result
 
 
 def test_4_grid_vectorbt_subprocess(sizes, full_run):
@@ -674,6 +685,7 @@ def _report_4(lines: list[str]) -> None:
     lines.append(f"   (liveopt's variants hold a position {_pct(x['exposure'])} of the time)")
     runs = (("4_liveopt_process_counts", "liveopt, fresh process, metrics only"),
             ("4_liveopt_process_records", "liveopt, fresh process, records kept"),
+            ("4_liveopt_process_streamed", "liveopt, fresh process, records streamed"),
             ("4_vectorbt", "vectorbt from_signals, fresh process"))
     for name, label in runs:
         if name in _RESULTS:
@@ -685,7 +697,7 @@ def _report_4(lines: list[str]) -> None:
         lines.append(f"   vectorbt signal preparation (talib RSI + comparisons) "
                      f"{v['prep_seconds']:.2f} s, not in its figure; its peak before the run "
                      f"{v['rss_peak_before_run_mb']:.0f} MB, during {v['rss_peak_mb']:.0f} MB")
-        for suffix in ("counts", "records"):
+        for suffix in GRID_RECORD_MODES:
             name = f"4_liveopt_process_{suffix}"
             if name not in _RESULTS:
                 continue

@@ -7,7 +7,10 @@ Two measurements, each printed as JSON by the CLI and returned by ``run_in_subpr
     mode (``rsi_grid_variants`` and ``GRID_CONFIG`` below). After a warm-up on a one-variant
     engine (the first kernel call in a process loads, or compiles, the compiled core), the
     timed run is: construct the ``Engine`` for the whole grid, ``on_candles`` over all
-    bars, ``metrics()``, and with ``--keep-records`` also ``drain_fills()``. Memory is the
+    bars, ``metrics()``, and with ``--keep-records`` also ``drain_fills()``. With
+    ``--drain-every N`` the records stream out instead, as a journaling caller takes
+    them: ``on_candles`` over N bars at a time, each chunk followed by ``drain_fills()``
+    (the records are counted, then dropped). Memory is the
     peak resident set during the run minus the resident set just before it, as
     ``vectorbt_baseline.run_vectorbt_rsi_grid`` measures vectorbt, with one difference:
     vectorbt's run peaks gigabytes above anything before it, so the process's
@@ -22,6 +25,7 @@ Run::
 
     .venv/bin/python benchmarks/engine_process.py rsi-grid                # 1000 x 100k
     .venv/bin/python benchmarks/engine_process.py rsi-grid --keep-records
+    .venv/bin/python benchmarks/engine_process.py rsi-grid --drain-every 10000
     .venv/bin/python benchmarks/engine_process.py construct --variants 100000
 
 The grid's rule, as liveopt variants: weights on the RSI alone, so the score is the RSI
@@ -161,7 +165,8 @@ def _hwm_mb() -> float:
 
 
 def run_liveopt_rsi_grid(
-    bars: dict[str, np.ndarray], grid: RsiGrid, *, keep_records: bool = False
+    bars: dict[str, np.ndarray], grid: RsiGrid, *, keep_records: bool = False,
+    drain_every: int | None = None,
 ) -> dict[str, object]:
     """Time the grid in candle mode; returns seconds, trades and memory (module docstring).
 
@@ -176,8 +181,14 @@ def run_liveopt_rsi_grid(
     peak_before = _peak_rss_mb()
     reset = _reset_peak()
     start, cpu_start = time.perf_counter(), time.process_time()
-    engine = Engine(GRID_CONFIG, variants, keep_records=keep_records)
-    engine.on_candles(*columns)
+    engine = Engine(GRID_CONFIG, variants, keep_records=keep_records or bool(drain_every))
+    streamed = 0  # closed-trade records drained chunk by chunk
+    if drain_every:
+        for first_bar in range(0, len(columns[0]), drain_every):
+            engine.on_candles(*(c[first_bar:first_bar + drain_every] for c in columns))
+            streamed += len(engine.drain_fills().trades)
+    else:
+        engine.on_candles(*columns)
     metrics = engine.metrics()
     trades = engine.drain_fills().trades if keep_records else None
     cpu_seconds = time.process_time() - cpu_start
@@ -190,6 +201,8 @@ def run_liveopt_rsi_grid(
         "bars": n_bars,
         "variants": n_variants,
         "keep_records": keep_records,
+        "drain_every": drain_every,
+        "streamed_trades": streamed,
         "sim_seconds": seconds,
         "sim_cpu_seconds": cpu_seconds,
         "ns_per_variant_bar": seconds / (n_bars * n_variants) * 1e9,
@@ -245,6 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     grid.add_argument("--variants", type=int, default=1000)
     grid.add_argument("--keep-records", action="store_true",
                       help="keep fills and closed trades (default: count them only)")
+    grid.add_argument("--drain-every", type=int, default=None, metavar="BARS",
+                      help="stream the records out: drain them after every BARS bars")
     construct = commands.add_parser("construct", help="RSS growth of constructing an Engine")
     construct.add_argument("--variants", type=int, default=100_000)
     construct.add_argument("--ticks", type=int, default=2_000)
@@ -253,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     rss_imported = _rss_now_mb()
     if args.command == "rsi-grid":
         result = run_liveopt_rsi_grid(
-            bars_100k(args.bars), rsi_grid_params(args.variants), keep_records=args.keep_records
+            bars_100k(args.bars), rsi_grid_params(args.variants),
+            keep_records=args.keep_records, drain_every=args.drain_every,
         )
     else:
         result = measure_construction(args.variants, args.ticks)
