@@ -214,7 +214,7 @@ def _time_engine(benchmark, name, feed, config, variants, columns, rounds=1, **e
     if stats is None:  # --benchmark-disable
         return engine
     _RESULTS[name] = _run_figures(engine, variants, columns, feed, load, stats.stats.min,
-                                  stats.stats.median, **extra)
+                                  stats.stats.median, rounds=rounds, **extra)
     return engine
 
 
@@ -596,7 +596,8 @@ def _report_1(lines: list[str]) -> None:
         return
     r = _RESULTS["1_1m"]
     lines.append(f"1. tick mode, {r['variants']:,} variants x {r['events']:,} ticks "
-                 "(4 per 1m bar unless noted), one on_trades call, keep_records=False")
+                 f"(4 per 1m bar unless noted), one on_trades call, median of "
+                 f"{r['rounds']} rounds, keep_records=False")
     lines.append(f"   {'case':<44}{'s':>7}{'ns/var-tick':>13}{'vs floor':>10}"
                  f"{'trades':>11}{'in pos':>8}{'load':>6}")
     floor = _ns_per_unit("1_floor") if "1_floor" in _RESULTS else None
