@@ -14,6 +14,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from liveopt._core._jit import njit
+
 
 @intrinsic
 def prefetch_nb(typingctx, array, row, column):
@@ -41,3 +43,18 @@ def prefetch_nb(typingctx, array, row, column):
         return context.get_dummy_value()
 
     return signature, codegen
+
+
+# Fields of 8 bytes per 64-byte cache line.
+_FIELDS_PER_LINE = 8
+
+
+@njit(inline="always")
+def prefetch_row_nb(array, row):
+    """Prefetch every line of ``array[row, :]`` of a 2-D array of 8-byte fields. Row
+    starts are not line-aligned, so one field in every 8 and the last: no two prefetched
+    addresses are more than a line apart, so none of the row's lines is skipped."""
+    n = array.shape[1]
+    for field in range(0, n, _FIELDS_PER_LINE):
+        prefetch_nb(array, row, field)
+    prefetch_nb(array, row, n - 1)

@@ -92,7 +92,7 @@ from liveopt._core.paper_math import (
     lots_for_margin_nb,
     price_at_roi_nb,
 )
-from liveopt._core.prefetch import prefetch_nb
+from liveopt._core.prefetch import prefetch_nb, prefetch_row_nb
 from liveopt._core.signals import (
     BUY,
     N_SUBSCORES,
@@ -750,18 +750,14 @@ PREFETCH_AHEAD = 8
 @njit(inline="always")
 def _prefetch_acting(vp, ip, fs, ist, stats, slot_i, live, k, n_live):
     # If slot k acts, start loading the lines the full span loop will read of its variant:
-    # its state rows (every line: row starts are not line-aligned, so one field in each 8)
-    # and the parameters an entry reads (one line each: they are field-major). Measured
-    # in the module docstring.
+    # every line of its state rows, and the parameters an entry reads (one line each:
+    # they are field-major). Measured in the module docstring.
     if k >= n_live or slot_i[SLI_ACT, k] == 0:
         return
     v = live[k]
-    for field in (0, 8, 16, 24, N_FSTATE - 1):
-        prefetch_nb(fs, v, field)
-    for field in (0, 8, N_ISTATE - 1):
-        prefetch_nb(ist, v, field)
-    prefetch_nb(stats, v, 0)
-    prefetch_nb(stats, v, 8)
+    prefetch_row_nb(fs, v)
+    prefetch_row_nb(ist, v)
+    prefetch_row_nb(stats, v)
     for param in (P_LEVERAGE, P_SIZE_PCT, P_STOP_LOSS_ROI, P_TAKE_PROFIT_ROI, P_BE_BUFFER):
         prefetch_nb(vp, param, v)
     prefetch_nb(ip, IP_MAX_HOLD_NS, v)
