@@ -232,14 +232,13 @@ def confidence_nb(subscores, rsi, weights, v, oversold, overbought, value, weigh
         return 0.0
     for_ = 0.0
     against = 0.0
-    for i in range(RSI + 1, N_SUBSCORES):
-        s = subscores[i]
-        if s == 0.0 or weighted[i] == 0:
-            continue
-        if s > 0.0:
+    i = _next_voice(subscores, weighted, RSI)
+    while i < N_SUBSCORES:
+        if subscores[i] > 0.0:
             for_ += weights[i, v]
         else:
             against += weights[i, v]
+        i = _next_voice(subscores, weighted, i)
     r = rsi_subscore(rsi, oversold, overbought)
     if r > 0.0:
         for_ += weights[RSI, v]
