@@ -20,14 +20,7 @@ from liveopt._core import variant_pass as vp
 from liveopt._core.events import EventBuffer
 from liveopt.data.candles import validate_trades
 from liveopt.engine.config import EngineConfig
-from liveopt.engine.records import (
-    FILL_DTYPE,
-    TRADE_DTYPE,
-    FillBatch,
-    entry_fills_from_columns,
-    exit_fills,
-    trades_from_columns,
-)
+from liveopt.engine.records import FillBatch, RecordLog
 from liveopt.indicators.bank import IndicatorBank
 from liveopt.indicators.specs import SIGNAL_INDICATORS, IndicatorSpec
 from liveopt.metrics import TradeStats
@@ -294,8 +287,7 @@ class Engine:
         self._trade_i = np.zeros((vp.N_TRADE_I, capacity), dtype=np.int64)
         self._trade_f = np.zeros((vp.N_TRADE_F, capacity))
         self._out_count = np.zeros(2, dtype=np.int64)
-        self._fills: list[np.ndarray] = []
-        self._trades: list[np.ndarray] = []
+        self._records = RecordLog()
         self._n_fills = 0
         self._n_trades = 0
         self._mode: str | None = None
@@ -483,17 +475,10 @@ class Engine:
         self._out_count[:] = 0
         self._n_fills += n_open + n_trade
         self._n_trades += n_trade
-        if not self.keep_records:
-            return
-        if n_open:
-            fills = entry_fills_from_columns(self._open_i[:, :n_open], self._open_f[:, :n_open])
-            fills["variant"] = self._perm[fills["variant"]]
-            self._fills.append(fills)
-        if n_trade:
-            trades = trades_from_columns(self._trade_i[:, :n_trade], self._trade_f[:, :n_trade])
-            trades["variant"] = self._perm[trades["variant"]]
-            self._trades.append(trades)
-            self._fills.append(exit_fills(trades))
+        if self.keep_records:
+            self._records.append(self._open_i[:, :n_open], self._open_f[:, :n_open],
+                                 self._trade_i[:, :n_trade], self._trade_f[:, :n_trade],
+                                 self._perm)
 
     # ----------------------------------------------------------------------------------
     # Control
@@ -617,15 +602,7 @@ class Engine:
         """Return and forget the fills and closed trades recorded so far, ordered by
         time, then variant (an entry fill before an exit fill at the same time)."""
         self._consume_buffer()
-        fills = (np.concatenate(self._fills) if self._fills
-                 else np.zeros(0, dtype=FILL_DTYPE))
-        trades = (np.concatenate(self._trades) if self._trades
-                  else np.zeros(0, dtype=TRADE_DTYPE))
-        self._fills.clear()
-        self._trades.clear()
-        fills = fills[np.lexsort((~fills["entry"], fills["variant"], fills["ts"]))]
-        trades = trades[np.lexsort((trades["variant"], trades["exit_ts"]))]
-        return FillBatch(fills=fills, trades=trades)
+        return self._records.drain()
 
     def metrics(self) -> np.ndarray:
         """One row per variant (:data:`METRICS_DTYPE`), after the buffered events.
@@ -753,8 +730,7 @@ class Engine:
             self._buffer.set_last_ts(payload["last_ts"])
         self._n_fills = payload["n_fills"]
         self._n_trades = payload["n_trades"]
-        self._fills.clear()
-        self._trades.clear()
+        self._records.clear()
         self._out_count[:] = 0
 
 
