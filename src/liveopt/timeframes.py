@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-NS_PER_SECOND = 1_000_000_000
-NS_PER_MINUTE = 60 * NS_PER_SECOND
+from liveopt.units import NS_PER_MINUTE
 
 #: Canonical timeframe names and their lengths in nanoseconds, shortest first.
 TIMEFRAMES: dict[str, int] = {

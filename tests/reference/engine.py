@@ -36,7 +36,8 @@ from liveopt.indicators import (
     Stochastic,
     WilliamsR,
 )
-from liveopt.timeframes import NS_PER_SECOND, timeframe_ns
+from liveopt.timeframes import timeframe_ns
+from liveopt.units import NS_PER_SECOND
 from tests.reference.signals import score_variant, shared_subscores
 
 FUNDING_PERIOD_NS = 8 * 3600 * NS_PER_SECOND  # 00:00, 08:00, 16:00 UTC: multiples from epoch

@@ -45,6 +45,7 @@ from typing import IO, Literal
 import numpy as np
 
 from liveopt.data.columns import Candles, Rejection, Trades
+from liveopt.units import NS_PER_MS, NS_PER_SECOND
 
 __all__ = [
     "CHUNK_ROWS",
@@ -73,13 +74,11 @@ OnError = Literal["raise", "skip"]
 _GZIP_MAGIC = b"\x1f\x8b"
 _INT64_MIN = int(np.iinfo(np.int64).min)
 _INT64_MAX = int(np.iinfo(np.int64).max)
-_NS_PER_MS = 1_000_000
-_NS_PER_S = 1_000_000_000
 # Integer timestamps: below this magnitude they are epoch ms, at or above _NS_FLOOR epoch ns.
 _MS_CEILING = 10**14
 _NS_FLOOR = 10**17
 # Largest magnitude of an epoch-ms value whose nanosecond value still fits in int64.
-_MS_MAX = _INT64_MAX // _NS_PER_MS
+_MS_MAX = _INT64_MAX // NS_PER_MS
 _EPOCH = datetime(1970, 1, 1)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # Failures while decoding the byte stream; they end the read at the current line.
@@ -664,7 +663,7 @@ def _integer_timestamps(texts: list[str]) -> tuple[np.ndarray, np.ndarray] | Non
     ns_unit = (raw >= _NS_FLOOR) | (raw <= -_NS_FLOOR)
     out_of_range = ms & ((raw > _MS_MAX) | (raw < -_MS_MAX))
     unreadable = ~(ms | ns_unit) | out_of_range
-    ns = np.where(ms & ~out_of_range, raw * _NS_PER_MS, raw)
+    ns = np.where(ms & ~out_of_range, raw * NS_PER_MS, raw)
     ns[unreadable] = 0
     return ns, unreadable
 
@@ -740,7 +739,7 @@ def _timestamp_ns(text: str) -> int:
     except ValueError:
         return _iso_ns(text)
     if -_MS_CEILING < value < _MS_CEILING:
-        ns = value * _NS_PER_MS
+        ns = value * NS_PER_MS
     elif value >= _NS_FLOOR or value <= -_NS_FLOOR:
         ns = value
     else:
@@ -776,7 +775,7 @@ def _iso_ns(text: str) -> int:
             raise ValueError(f"invalid UTC offset: {text!r}")
         offset = (hours * 3600 + minutes * 60) * (1 if sign == "+" else -1)
         seconds -= offset
-    ns = seconds * _NS_PER_S + int((fraction or "0").ljust(9, "0"))
+    ns = seconds * NS_PER_SECOND + int((fraction or "0").ljust(9, "0"))
     if not _INT64_MIN <= ns <= _INT64_MAX:
         raise ValueError(f"timestamp out of the int64 nanosecond range: {text!r}")
     return ns

@@ -32,6 +32,7 @@ import numpy as np
 
 from liveopt.data.columns import Trades
 from liveopt.data.readers import read_trades
+from liveopt.units import NS_PER_MS
 
 __all__ = [
     "BUNDLED_TRADES_PATH",
@@ -61,7 +62,6 @@ LOT = 0.001
 #: The bundled data set: ``generate_trades()`` with the defaults, gzip-compressed CSV.
 BUNDLED_TRADES_PATH = importlib.resources.files("liveopt") / "_data" / "synthetic_trades.csv.gz"
 
-_NS_PER_MS = 1_000_000
 _SECONDS_PER_DAY = 86_400.0
 # Daily volatility of the log price in the calm, normal and wild regimes.
 _DAILY_VOLS = np.array([0.012, 0.025, 0.05])
@@ -116,7 +116,7 @@ def generate_trades(
 
     gaps_s = rng.exponential(MEAN_GAP_S, n_trades)
     gaps_ms = np.rint(gaps_s * 1000.0).astype(np.int64)
-    ts = start_ns + np.cumsum(gaps_ms) * _NS_PER_MS
+    ts = start_ns + np.cumsum(gaps_ms) * NS_PER_MS
 
     # Regimes switch as a Poisson process in time: P(switch before this trade) = 1 - e^(-gap/T).
     switches = rng.random(n_trades) < -np.expm1(-gaps_s / MEAN_REGIME_S)

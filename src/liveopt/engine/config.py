@@ -6,7 +6,8 @@ import math
 
 import msgspec
 
-from liveopt.timeframes import NS_PER_SECOND, canonical_timeframe
+from liveopt.timeframes import canonical_timeframe
+from liveopt.units import NS_PER_SECOND
 
 SIDES: tuple[str, ...] = ("both", "long", "short")
 TAKE_PROFIT_ORDERS: tuple[str, ...] = ("market", "limit")

@@ -25,7 +25,8 @@ from liveopt.indicators.bank import IndicatorBank
 from liveopt.indicators.specs import SIGNAL_INDICATORS, IndicatorSpec
 from liveopt.metrics import TradeStats
 from liveopt.optimizer import FLOAT_PARAMS, VariantParams, VariantSet
-from liveopt.timeframes import NS_PER_SECOND, timeframe_ns
+from liveopt.timeframes import timeframe_ns
+from liveopt.units import NS_PER_SECOND
 
 _YEAR_NS = 365 * 24 * 3600 * NS_PER_SECOND
 # Array calls are processed in chunks of this many events, the size of the per-event

@@ -35,8 +35,6 @@ from liveopt.exchange.budget_config import (
     FUTURES_POOL,
     FUTURES_QUOTA_BY_VIP,
     IP_WIDE_CODES,
-    NS_PER_MS,
-    NS_PER_SECOND,
     POOLS,
     PUBLIC_POOL,
     PUBLIC_QUOTA,
@@ -53,6 +51,7 @@ from liveopt.exchange.budget_metrics import (
 )
 from liveopt.exchange.budget_scheduler import BudgetScheduler, BudgetTicket, TicketState
 from liveopt.exchange.priority import Priority
+from liveopt.units import NS_PER_SECOND
 
 __all__ = [
     "BACK_OFF_CODES",
@@ -61,8 +60,6 @@ __all__ = [
     "FUTURES_POOL",
     "FUTURES_QUOTA_BY_VIP",
     "IP_WIDE_CODES",
-    "NS_PER_MS",
-    "NS_PER_SECOND",
     "POOLS",
     "PUBLIC_POOL",
     "PUBLIC_QUOTA",

@@ -12,6 +12,8 @@ import math
 
 import msgspec
 
+from liveopt.units import NS_PER_SECOND
+
 __all__ = [
     "BACK_OFF_CODES",
     "DEFAULT_BUDGET_CONFIG",
@@ -19,8 +21,6 @@ __all__ = [
     "FUTURES_POOL",
     "FUTURES_QUOTA_BY_VIP",
     "IP_WIDE_CODES",
-    "NS_PER_MS",
-    "NS_PER_SECOND",
     "POOLS",
     "PUBLIC_POOL",
     "PUBLIC_QUOTA",
@@ -33,8 +33,6 @@ FUTURES_POOL = "futures"
 PUBLIC_POOL = "public"
 POOLS: tuple[str, ...] = (FUTURES_POOL, PUBLIC_POOL)
 
-NS_PER_MS = 1_000_000
-NS_PER_SECOND = 1_000_000_000
 
 #: Futures pool quota per 30 s by VIP level (kucoin-protocol.md 3.3); a level between two
 #: documented ones gets the lower one's quota, so the budget never assumes more than is known.

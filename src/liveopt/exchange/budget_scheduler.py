@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping
 from liveopt.exchange.budget_config import (
     BACK_OFF_CODES,
     IP_WIDE_CODES,
-    NS_PER_MS,
-    NS_PER_SECOND,
     POOLS,
     BudgetConfig,
     EndpointCost,
@@ -34,6 +32,7 @@ from liveopt.exchange.budget_metrics import (
     PriorityMetrics,
 )
 from liveopt.exchange.priority import Priority
+from liveopt.units import NS_PER_MS, NS_PER_SECOND
 
 __all__ = ["BudgetScheduler", "BudgetTicket", "TicketState"]
 

@@ -42,10 +42,10 @@ from liveopt.exchange.messages import (
     Welcome,
 )
 from liveopt.exchange.tokens import BulletToken, InstanceServer
+from liveopt.units import NS_PER_SECOND
 
 _log = logging.getLogger(__name__)
 
-NS_PER_SECOND = 1_000_000_000
 _TOPIC_OF_EVENT: dict[type, str] = {
     QuoteTick: TICKER_V2,
     TradeTick: EXECUTION,

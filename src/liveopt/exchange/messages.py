@@ -15,8 +15,7 @@ import math
 
 import msgspec
 
-NS_PER_MS = 1_000_000
-NS_PER_SECOND = 1_000_000_000
+from liveopt.units import NS_PER_MS, NS_PER_SECOND
 
 TICKER_V2 = "/contractMarket/tickerV2"
 EXECUTION = "/contractMarket/execution"

@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable, Iterable
 import msgspec
 
 from liveopt.exchange.stops import (
-    NS_PER_SECOND,
     ExchangePosition,
     ExchangeStop,
     StopAlreadyGoneError,
@@ -37,6 +36,7 @@ from liveopt.exchange.stops import (
     StopState,
     is_liveopt_stop,
 )
+from liveopt.units import NS_PER_SECOND
 
 __all__ = [
     "OrphanStopCancelled",

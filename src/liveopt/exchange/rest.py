@@ -59,12 +59,11 @@ from liveopt.exchange.rest_models import (
 )
 from liveopt.exchange.signing import Credentials, auth_headers, signed_passphrase
 from liveopt.exchange.tokens import BulletToken
+from liveopt.units import NS_PER_MS, NS_PER_SECOND
 
 DEFAULT_BASE_URL = "https://api-futures.kucoin.com"
 KLINE_GRANULARITIES_MIN = (1, 5, 15, 30, 60, 120, 240, 480, 720, 1440, 10080)
 MAX_PAGE_SIZE = 1000
-_NS_PER_MS = 1_000_000
-_NS_PER_S = 1_000_000_000
 _SYMBOL = re.compile(r"^[A-Za-z0-9]{1,40}$")
 _ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -283,7 +282,7 @@ class KucoinFuturesRest:
 
     def server_time_ms(self) -> int:
         """The current server time estimate in ms (what ``KC-API-TIMESTAMP`` carries)."""
-        return (self._clock_ns() + self._offset_ns) // _NS_PER_MS
+        return (self._clock_ns() + self._offset_ns) // NS_PER_MS
 
     def stats(self) -> RestStats:
         """A snapshot of the client's counters."""
@@ -304,10 +303,10 @@ class KucoinFuturesRest:
         sent_ns = self._clock_ns()
         server_ms = await self.fetch_server_time_ms(priority=priority)
         received_ns = self._clock_ns()
-        self._offset_ns = server_ms * _NS_PER_MS - (sent_ns + received_ns) // 2
+        self._offset_ns = server_ms * NS_PER_MS - (sent_ns + received_ns) // 2
         self._synced_at_ns = received_ns
         self._time_syncs += 1
-        log.debug("server time offset %d ms", self._offset_ns // _NS_PER_MS)
+        log.debug("server time offset %d ms", self._offset_ns // NS_PER_MS)
         return self._offset_ns
 
     async def _sync_if_stale(self) -> None:
@@ -320,7 +319,7 @@ class KucoinFuturesRest:
 
     def _is_stale(self, interval_s: float) -> bool:
         return (self._synced_at_ns is None
-                or self._clock_ns() - self._synced_at_ns >= interval_s * _NS_PER_S)
+                or self._clock_ns() - self._synced_at_ns >= interval_s * NS_PER_SECOND)
 
     # ---- connect tokens ---------------------------------------------------------------
 

@@ -44,13 +44,13 @@ from liveopt.exchange.stop_types import (
     StopRequest,
 )
 from liveopt.exchange.trade_math import TradeMathError, exact, format_decimal
+from liveopt.units import NS_PER_SECOND
 
-__all__ = ["NS_PER_SECOND", "Clock", "EventSink", "Sleep", "StopWorker"]
+__all__ = ["Clock", "EventSink", "Sleep", "StopWorker"]
 
 # The records keep the name of the public module (log configuration filters on it).
 logger = logging.getLogger("liveopt.exchange.stops")
 
-NS_PER_SECOND = 1_000_000_000
 _MAX_ERROR_CHARS = 200
 
 T = TypeVar("T")

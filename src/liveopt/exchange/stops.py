@@ -70,19 +70,10 @@ from liveopt.exchange.stop_types import (
     _check_stop_pairing,
     is_liveopt_stop,
 )
-from liveopt.exchange.stop_worker import (
-    NS_PER_SECOND,
-    Clock,
-    EventSink,
-    Sleep,
-    StopWorker,
-    _Leftover,
-    _Target,
-)
+from liveopt.exchange.stop_worker import Clock, EventSink, Sleep, StopWorker, _Leftover, _Target
 from liveopt.exchange.trade_math import TradeMathError, exact
 
 __all__ = [
-    "NS_PER_SECOND",
     "SIDES",
     "STOP_CLIENT_OID_PREFIX",
     "STOP_DIRECTIONS",

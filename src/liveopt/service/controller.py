@@ -63,12 +63,12 @@ from liveopt.service.views import (
     StopReport,
     TradeRecord,
 )
+from liveopt.units import NS_PER_SECOND
 
 log = logging.getLogger("liveopt.controller")
 MAIN = leaderboard.MAIN_VARIANT
 # The engine's stop-reason code of a variant stopped by the caller (the emergency stop).
 _STOPPED_BY_CALLER = next(c for c, name in STOP_REASON_NAMES.items() if name == "stopped")
-_NS_PER_S = 1_000_000_000
 
 
 class TradeSink(Protocol):
@@ -306,7 +306,7 @@ class LiveOptimizerController(ControllerReads):
         now = self._clock_ns()
         metrics = self._refresh(now)
         due = self._evaluated_at is None or (
-            now - self._evaluated_at >= self.config.evaluate_every_s * _NS_PER_S)
+            now - self._evaluated_at >= self.config.evaluate_every_s * NS_PER_SECOND)
         if due:
             self._evaluate(metrics, now)
         self._sample_equity(metrics, now)
@@ -355,7 +355,7 @@ class LiveOptimizerController(ControllerReads):
             self._auto_promote(candidates, now)
 
     def _auto_promote(self, candidates: list[int], now: int) -> None:
-        cooldown = self.config.auto_promote_cooldown_s * _NS_PER_S
+        cooldown = self.config.auto_promote_cooldown_s * NS_PER_SECOND
         if self._last_auto_ns is not None and now - self._last_auto_ns < cooldown:
             return
         hashes = self.engine.variants.config_hash

@@ -28,11 +28,11 @@ from liveopt.service.views import (
     VariantDetail,
     VariantResult,
 )
+from liveopt.units import NS_PER_SECOND
 
 if TYPE_CHECKING:
     from liveopt.service.controller import LiveOptimizerController
 
-_NS_PER_S = 1_000_000_000
 MAX_PAGE = 1000
 
 
@@ -63,7 +63,7 @@ class ControllerReads:
             variants_active=active, ticks_processed=self._batcher.ticks,
             ticks_per_s=self._batcher.rate.rate(now),
             trades_closed=self.engine.trades_closed,
-            halted=self._halted, uptime_s=(now - self._started_ns) / _NS_PER_S,
+            halted=self._halted, uptime_s=(now - self._started_ns) / NS_PER_SECOND,
             main_config_hash=int(self.engine.variants.config_hash[leaderboard.MAIN_VARIANT]),
             promotions=len(self._promoter.records), feed=self._feed(),
         )
@@ -154,7 +154,7 @@ class ControllerReads:
                 self.errors += 1
         batcher = self._batcher
         last = batcher.last_receive_ns
-        age = None if last is None else (self._clock_ns() - last) / _NS_PER_S
+        age = None if last is None else (self._clock_ns() - last) / NS_PER_SECOND
         return FeedStatus(state="connected" if self._attached else "stopped",
                           symbol=self.config.symbol, reconnects=0, gaps=batcher.gaps,
                           duplicates=0, malformed=batcher.rejected, last_event_age_s=age)

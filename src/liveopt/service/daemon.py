@@ -59,7 +59,6 @@ __all__ = ["Daemon", "DaemonStartError"]
 
 log = logging.getLogger("liveopt.daemon")
 HOUSEKEEPING_INTERVAL_S = 1.0
-_NS_PER_S = 1_000_000_000
 
 
 class DaemonStartError(RuntimeError):

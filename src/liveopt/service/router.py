@@ -77,11 +77,11 @@ from liveopt.service.router_types import (
     record_field,
     stop_failure_alert,
 )
+from liveopt.units import NS_PER_SECOND
 
 __all__ = ["MainOrderRouter", "check_destination"]
 
 log = logging.getLogger(__name__)
-_NS_PER_S = 1_000_000_000
 
 
 class MainOrderRouter:
@@ -149,7 +149,7 @@ class MainOrderRouter:
         self._reconciler = Reconciler(
             self._gateway, symbols=[symbol], clock=clock_ns, sleep=sleep,
             config=ReconcilerConfig(interval_ns=int(self._config.reconcile_interval_s
-                                                    * _NS_PER_S)),
+                                                    * NS_PER_SECOND)),
             sink=self._on_reconcile_event)
         # Entries, exits, flattens and reconcile passes never interleave: a pass reading the
         # exchange between an entry's fill and its tracking would see an unknown position.

@@ -16,13 +16,12 @@ import msgspec
 import numpy as np
 
 from liveopt.service.views import LatencyHistogram
+from liveopt.units import NS_PER_MS, NS_PER_SECOND
 
 #: Default histogram bounds in milliseconds (the last bucket, +inf, is implied).
 DEFAULT_LATENCY_BOUNDS_MS: tuple[float, ...] = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
 )
-_NS_PER_MS = 1_000_000
-_NS_PER_S = 1_000_000_000
 
 
 class LatencyRecorder:
@@ -48,7 +47,7 @@ class LatencyRecorder:
 
     def observe(self, latency_ns: int, times: int = 1) -> None:
         """Record ``times`` observations of ``latency_ns`` (negative readings count as 0)."""
-        ms = max(latency_ns, 0) / _NS_PER_MS
+        ms = max(latency_ns, 0) / NS_PER_MS
         self._buckets[bisect.bisect_left(self._bounds, ms)] += times
         self._sum_ms += ms * times
         self._count += times
@@ -80,7 +79,7 @@ class RateMeter:
     def __init__(self, window_s: float = 10.0) -> None:
         if not window_s > 0:
             raise ValueError(f"window_s: {window_s} must be > 0")
-        self._window_ns = int(window_s * _NS_PER_S)
+        self._window_ns = int(window_s * NS_PER_SECOND)
         self._marks: deque[tuple[int, int]] = deque()
         self._in_window = 0
         self._first_ns: int | None = None
@@ -100,7 +99,7 @@ class RateMeter:
         if self._first_ns is None:
             return 0.0
         span = min(self._window_ns, max(now_ns - self._first_ns, 0))
-        return self._in_window * _NS_PER_S / span if span > 0 else 0.0
+        return self._in_window * NS_PER_SECOND / span if span > 0 else 0.0
 
     def _expire(self, now_ns: int) -> None:
         cutoff = now_ns - self._window_ns

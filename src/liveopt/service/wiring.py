@@ -22,11 +22,10 @@ from liveopt.service.config import ServiceConfig, credentials_from_env
 from liveopt.service.controller import LiveOptimizerController
 from liveopt.service.views import FeedStatus, PromotionRecord, StopReport
 from liveopt.sim.config import DEFAULT_API_KEY, DEFAULT_API_PASSPHRASE, DEFAULT_API_SECRET
+from liveopt.units import NS_PER_SECOND
 
 __all__ = ["SnapshottingController", "exchange_credentials", "feed_status_provider",
            "main_risk"]
-
-_NS_PER_S = 1_000_000_000
 
 
 class SnapshottingController:
@@ -95,7 +94,7 @@ def feed_status_provider(stats: Callable[[], FeedStats], symbol: str, *,
         else:
             state = "disconnected"
         age = (None if current.last_frame_ns is None
-               else max(0, clock_ns() - current.last_frame_ns) / _NS_PER_S)
+               else max(0, clock_ns() - current.last_frame_ns) / NS_PER_SECOND)
         return FeedStatus(
             state=state, symbol=symbol, reconnects=current.reconnects, gaps=current.gaps,
             duplicates=current.duplicates, malformed=sum(current.rejected.values()),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from liveopt.sim.orders import param_error
 from liveopt.sim.positions import mark
-from liveopt.sim.state import NS_PER_MIN, NS_PER_MS, SymbolState, num
+from liveopt.sim.state import SymbolState, num
 from liveopt.sim.wire import CandleData
+from liveopt.units import NS_PER_MINUTE, NS_PER_MS
 
 __all__ = [
     "aggregate",
@@ -29,13 +30,13 @@ def granularity_ns(granularity_min: int) -> int:
             granularity_min < 1):
         raise param_error(f"granularity: must be a positive number of minutes, got "
                           f"{granularity_min!r}")
-    return granularity_min * NS_PER_MIN
+    return granularity_min * NS_PER_MINUTE
 
 
 def record_candle(state: SymbolState, price_ticks: int, size: int, ts_ns: int) -> None:
     """Add a trade to its one-minute bar."""
     assert state.minutes is not None
-    minute = (ts_ns // NS_PER_MIN) * NS_PER_MIN
+    minute = (ts_ns // NS_PER_MINUTE) * NS_PER_MINUTE
     turnover = state.grid.to_float(price_ticks) * size * state.spec.multiplier
     bar = state.minutes.get(minute)
     if bar is None:
@@ -55,7 +56,7 @@ def aggregate(state: SymbolState, start_ns: int, end_ns: int) -> list[float] | N
     # Combine the one-minute bars with start in [start_ns, end_ns).
     assert state.minutes is not None
     row: list[float] | None = None
-    for minute in range(start_ns - start_ns % NS_PER_MIN, end_ns, NS_PER_MIN):
+    for minute in range(start_ns - start_ns % NS_PER_MINUTE, end_ns, NS_PER_MINUTE):
         if minute < start_ns:
             continue
         bar = state.minutes.get(minute)

@@ -39,7 +39,7 @@ from liveopt.sim.matching import Matcher
 from liveopt.sim.orders import Order, SimError, param_error, validate_order
 from liveopt.sim.positions import mark
 from liveopt.sim.publish import Publisher, bbo
-from liveopt.sim.state import NS_PER_MS, SEQUENCE_BASE, Account, Position, SymbolState, num
+from liveopt.sim.state import SEQUENCE_BASE, Account, Position, SymbolState, num
 from liveopt.sim.wire import (
     AccountOverviewData,
     CandleData,
@@ -53,6 +53,7 @@ from liveopt.sim.wire import (
     StopOrderData,
     TickerData,
 )
+from liveopt.units import NS_PER_MS
 
 __all__ = [
     "BboEvent",

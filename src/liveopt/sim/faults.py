@@ -12,8 +12,7 @@ import random
 import msgspec
 
 from liveopt.sim.config import FaultConfig
-
-_NS_PER_S = 1_000_000_000
+from liveopt.units import NS_PER_SECOND
 
 
 class FaultCounts(msgspec.Struct, frozen=True):
@@ -60,13 +59,13 @@ class FaultInjector:
 
     def _first_drop(self, now_ns: int) -> int | None:
         every = self._config.drop_connections_every_s
-        return None if every <= 0 else now_ns + int(every * _NS_PER_S)
+        return None if every <= 0 else now_ns + int(every * NS_PER_SECOND)
 
     def connections_to_drop(self, now_ns: int) -> bool:
         """True once per period when the connection-drop switch is on."""
         if self._next_drop_ns is None or now_ns < self._next_drop_ns:
             return False
-        every_ns = int(self._config.drop_connections_every_s * _NS_PER_S)
+        every_ns = int(self._config.drop_connections_every_s * NS_PER_SECOND)
         while self._next_drop_ns <= now_ns:
             self._next_drop_ns += every_ns
         return True
@@ -81,9 +80,9 @@ class FaultInjector:
         if every <= 0 or duration <= 0:
             return False
         elapsed = now_ns - self._start_ns
-        every_ns = int(every * _NS_PER_S)
+        every_ns = int(every * NS_PER_SECOND)
         index, offset = divmod(elapsed, every_ns)
-        if index < 1 or offset >= int(duration * _NS_PER_S):
+        if index < 1 or offset >= int(duration * NS_PER_SECOND):
             return False
         if index != self._last_burst_index:
             self._last_burst_index = index

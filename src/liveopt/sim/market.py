@@ -25,6 +25,7 @@ import numpy as np
 
 from liveopt.data.columns import Candles, Trades
 from liveopt.data.readers import read_market_data
+from liveopt.units import NS_PER_SECOND
 
 __all__ = [
     "GeneratedMarket",
@@ -36,8 +37,6 @@ __all__ = [
     "RegimeParams",
     "ReplayMarket",
 ]
-
-_NS_PER_S = 1_000_000_000
 
 
 class MarketTrade(msgspec.Struct, frozen=True, kw_only=True, tag=True):
@@ -214,7 +213,7 @@ class GeneratedMarket:
         self._bids: dict[int, int] = {}
         self._asks: dict[int, int] = {}
         self._next_step_ns: int | None = None
-        self._step_s = self.config.step_ns / _NS_PER_S
+        self._step_s = self.config.step_ns / NS_PER_SECOND
 
     @property
     def regime(self) -> str:
@@ -461,7 +460,7 @@ def _as_prints(data: Trades | Candles) -> tuple[np.ndarray, np.ndarray, np.ndarr
         )
     ts = np.asarray(data.ts, dtype=np.int64)
     n = len(ts)
-    bar_ns = int(np.median(np.diff(ts))) if n > 1 else 60 * _NS_PER_S
+    bar_ns = int(np.median(np.diff(ts))) if n > 1 else 60 * NS_PER_SECOND
     rising = data.close >= data.open
     second = np.where(rising, data.low, data.high)
     third = np.where(rising, data.high, data.low)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from liveopt.sim.book import LevelChange
 from liveopt.sim.candles import record_candle
 from liveopt.sim.events import BboEvent, BookChangeEvent, SimEvent, TickerEvent, TradeEvent
-from liveopt.sim.state import NS_PER_MS, SymbolState
+from liveopt.sim.state import SymbolState
 from liveopt.sim.wire import ExecutionData, Level2ChangeData, TickerV1Data, TickerV2Data
+from liveopt.units import NS_PER_MS
 
 __all__ = ["MARKET_ORDER_ID_BASE", "Publisher", "bbo"]
 

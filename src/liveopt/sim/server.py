@@ -60,6 +60,7 @@ from liveopt.sim.ws import (
     WebSocketHub,
     encode_frame,
 )
+from liveopt.units import NS_PER_MS
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ Clock = Callable[[], int]
 Sleep = Callable[[float], Awaitable[None]]
 
 WS_PATH = "/endpoint"
-_NS_PER_MS = 1_000_000
 
 # Sequenced market-data events -> (topic prefix, subject).
 _EVENT_TOPICS: dict[type, tuple[str, str]] = {
@@ -236,7 +236,7 @@ class SimServer:
             body = await request.text()
             try:
                 client = self.verifier.verify(request.headers, request.method,
-                                              request.raw_path, body, now_ns // _NS_PER_MS)
+                                              request.raw_path, body, now_ns // NS_PER_MS)
             except AuthError as exc:
                 # Not charged to the claimed key: the headers show the IP's public pool.
                 refused = self._reject(exc.code, exc.message, exc.http_status)
@@ -351,14 +351,14 @@ class SimServer:
     async def _klines(self, request: web.Request) -> web.Response:
         symbol = self._param(request, "symbol")
         granularity = self._int_param(request, "granularity", minimum=1)
-        now_ms = self.market_now_ns() // _NS_PER_MS
+        now_ms = self.market_now_ns() // NS_PER_MS
         to_ms = self._int_param(request, "to", default=now_ms, minimum=0)
         from_ms = self._int_param(request, "from", default=max(0, to_ms - 200 * 60_000
                                                                * granularity), minimum=0)
         return ok(self.exchange.klines(symbol, granularity, from_ms, to_ms))
 
     async def _timestamp(self, request: web.Request) -> web.Response:
-        return ok(self._clock() // _NS_PER_MS)
+        return ok(self._clock() // NS_PER_MS)
 
     # -- account and orders ------------------------------------------------------------
     async def _account_overview(self, request: web.Request) -> web.Response:
@@ -443,10 +443,10 @@ class SimServer:
         self.step_market()
         if self._next_depth5_ns is None or now_ns >= self._next_depth5_ns:
             self._push_depth5()
-            self._next_depth5_ns = now_ns + self.config.depth5_interval_ms * _NS_PER_MS
+            self._next_depth5_ns = now_ns + self.config.depth5_interval_ms * NS_PER_MS
         if self._next_candle_ns is None or now_ns >= self._next_candle_ns:
             self._push_candles()
-            self._next_candle_ns = now_ns + self.config.candle_interval_ms * _NS_PER_MS
+            self._next_candle_ns = now_ns + self.config.candle_interval_ms * NS_PER_MS
 
     def step_market(self) -> int:
         """Advance the core to the current market time and publish its events; returns

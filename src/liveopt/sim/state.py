@@ -17,9 +17,6 @@ from liveopt.sim.events import SimFill
 from liveopt.sim.market import MarketSource
 
 __all__ = [
-    "NS_PER_DAY",
-    "NS_PER_MIN",
-    "NS_PER_MS",
     "SEQUENCE_BASE",
     "Account",
     "Position",
@@ -27,9 +24,6 @@ __all__ = [
     "num",
 ]
 
-NS_PER_MS = 1_000_000
-NS_PER_MIN = 60_000_000_000
-NS_PER_DAY = 86_400_000_000_000
 SEQUENCE_BASE = 1_000_000
 
 

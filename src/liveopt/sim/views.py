@@ -23,7 +23,7 @@ from liveopt.sim.positions import (
     position_margin,
     unrealised,
 )
-from liveopt.sim.state import NS_PER_DAY, NS_PER_MS, Account, SymbolState, num
+from liveopt.sim.state import Account, SymbolState, num
 from liveopt.sim.wire import (
     AccountOverviewData,
     ContractData,
@@ -32,6 +32,7 @@ from liveopt.sim.wire import (
     PositionData,
     StopOrderData,
 )
+from liveopt.units import NS_PER_DAY, NS_PER_MS
 
 __all__ = [
     "account_overview",

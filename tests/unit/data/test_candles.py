@@ -11,11 +11,11 @@ from liveopt._core.ingest import TradeIngestor
 from liveopt.data.candles import candles_from_trades
 from liveopt.data.columns import Candles, Trades
 from liveopt.timeframes import TIMEFRAMES
+from liveopt.units import NS_PER_MS
 from tests.conftest import DATA_DIR
 from tests.reference.candles import candles_reference
 
 XRP_ETH_TRADES = DATA_DIR / "freqtrade_binance_xrpeth" / "XRP_ETH-trades.json.gz"
-NS_PER_MS = 1_000_000
 
 
 @cache

@@ -19,12 +19,12 @@ from liveopt.data.readers import (
     read_candles,
     read_trades,
 )
+from liveopt.units import NS_PER_MS
 from tests.conftest import DATA_DIR
 
 SHARED_DATA = DATA_DIR
 FTX_BTCPERP_1M = SHARED_DATA / "nautilus_ftx_btcperp_1m" / "btc-perp-20211231-20220201_1m.csv"
 
-NS_PER_MS = 1_000_000
 T0_MS = 1_640_991_660_000  # 2021-12-31 23:01:00 UTC
 T0_NS = T0_MS * NS_PER_MS
 TRADES_HEADER = "ts,price,size,side"

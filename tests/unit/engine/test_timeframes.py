@@ -2,7 +2,8 @@
 
 import pytest
 
-from liveopt.timeframes import NS_PER_MINUTE, canonical_timeframe, timeframe_ns
+from liveopt.timeframes import canonical_timeframe, timeframe_ns
+from liveopt.units import NS_PER_MINUTE
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,6 @@ from hypothesis import strategies as st
 from liveopt.exchange.budget import (
     ENDPOINT_WEIGHTS,
     FUTURES_POOL,
-    NS_PER_MS,
-    NS_PER_SECOND,
     POOLS,
     PUBLIC_POOL,
     BudgetCapacityError,
@@ -30,6 +28,7 @@ from liveopt.exchange.budget import (
     TicketState,
 )
 from liveopt.exchange.priority import Priority
+from liveopt.units import NS_PER_MS, NS_PER_SECOND
 
 ORDER = "POST /api/v1/orders"  # futures, 2
 CANCEL = "DELETE /api/v1/orders/{orderId}"  # futures, 1

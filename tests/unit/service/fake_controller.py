@@ -48,10 +48,10 @@ from liveopt.service.views import (
     VariantDetail,
     VariantResult,
 )
+from liveopt.units import NS_PER_SECOND
 
 MAIN_VARIANT_ID = 0
 START_NS = 1_700_000_000_000_000_000
-NS_PER_S = 1_000_000_000
 INITIAL_EQUITY = 1_000.0
 #: Variants whose net PnL exceeds this pass the fake promotion gate.
 GATE_PNL_THRESHOLD = 40.0
@@ -68,7 +68,7 @@ class ManualClock:
         return self.now_ns
 
     def advance(self, seconds: float) -> None:
-        self.now_ns += int(seconds * NS_PER_S)
+        self.now_ns += int(seconds * NS_PER_SECOND)
 
 
 _CLOSED = object()
@@ -191,7 +191,7 @@ class FakeController:
         self._latency_sum_ms = 0.0
         for state in self._variants.values():
             for k in range(self._trades_per_variant):
-                record = self._trade(state, k, now - (self._trades_per_variant - k) * NS_PER_S)
+                record = self._trade(state, k, now - (self._trades_per_variant - k) * NS_PER_SECOND)
                 if state.variant_id == MAIN_VARIANT_ID:
                     self._main_trades.append(record)
                 else:
@@ -201,7 +201,7 @@ class FakeController:
         pnl = round(state.net_pnl / max(self._trades_per_variant, 1), 6)
         return TradeRecord(
             variant_id=state.variant_id, config_hash=state.config_hash,
-            side="long" if k % 2 == 0 else "short", entry_ts_ns=exit_ns - 60 * NS_PER_S,
+            side="long" if k % 2 == 0 else "short", entry_ts_ns=exit_ns - 60 * NS_PER_SECOND,
             exit_ts_ns=exit_ns, entry_price=50_000.0 + k, exit_price=50_000.0 + k + pnl,
             size_lots=1.0, fees=0.06, funding=0.0, net_pnl=pnl, roi_pct=pnl / 10.0,
             exit_reason="take_profit" if pnl > 0 else "stop_loss")
@@ -274,7 +274,7 @@ class FakeController:
                           last_event_age_s=0.2 if self.running else None)
 
     def _uptime_s(self) -> float:
-        return (self.clock_ns() - self._started_ns) / NS_PER_S
+        return (self.clock_ns() - self._started_ns) / NS_PER_SECOND
 
     def status(self) -> OptimizerStatus:
         with self._lock:

@@ -15,8 +15,7 @@ from liveopt.service.runtime_metrics import (
     RateMeter,
     read_process_memory,
 )
-
-NS_PER_MS = 1_000_000
+from liveopt.units import NS_PER_MS
 
 
 @settings(max_examples=60, deadline=None)
