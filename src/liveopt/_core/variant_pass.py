@@ -1034,6 +1034,47 @@ def _sample_dirty(fs, ist, dirty, n_dirty, passed, boundaries):
             _sample_row(fs, v, constants)
 
 
+@njit(inline="always")
+def _sample_held_slots(slot_f, slot_i, n_live, constants, floor):
+    # _sample_live's work on every slot with a position, at one sample time: _sample_step
+    # with its branches turned into selects (the same operations in the same order, so
+    # the same results bit for bit), which LLVM vectorises, divisions included (RSI grid,
+    # 30 rounds of 30,000 bars alternating with the scalar loop in one process: median
+    # 0.96 of its time, identical metrics). Returns how many active slots have an equity
+    # at or above ``floor``.
+    base, inv_base, inv_next, last, _, _ = constants
+    side = slot_i[SLI_SIDE, :n_live]
+    active = slot_i[SLI_ACTIVE, :n_live]
+    equities = slot_f[SL_EQUITY, :n_live]
+    previous = slot_f[SL_SAMPLE_EQUITY, :n_live]
+    counts = slot_f[SL_SAMPLES, :n_live]
+    means = slot_f[SL_SAMPLE_MEAN, :n_live]
+    m2s = slot_f[SL_SAMPLE_M2, :n_live]
+    n_above = 0
+    for k in range(n_live):
+        held = side[k] != 0
+        equity = equities[k]
+        before = previous[k]
+        sampled = held & (equity != before)
+        count = counts[k]
+        mean = means[k]
+        m2 = m2s[k]
+        zeros = base - count
+        if zeros > 0.0:
+            m2 += mean * mean * count * zeros * inv_base
+            mean = mean * count * inv_base
+        r = equity / before - 1.0 if before > 0.0 else 0.0
+        delta = r - mean
+        mean += delta * inv_next
+        m2 += delta * (r - mean)
+        means[k] = mean if sampled else means[k]
+        m2s[k] = m2 if sampled else m2s[k]
+        counts[k] = last if sampled else count
+        previous[k] = equity if sampled else before
+        n_above += held & (active[k] != 0) & (equity >= floor)
+    return n_above
+
+
 @njit
 def _sample_live(fs, ist, stats, live, n_live, passed, boundaries, slot_f, slot_i, floor,
                  baseline):
@@ -1042,6 +1083,16 @@ def _sample_live(fs, ist, stats, live, n_live, passed, boundaries, slot_f, slot_
     # halt's floor test needs no scan), and writes the baseline's marks back to its rows
     # (the halt's drawdown test reads them).
     constants = _sample_constants(passed, boundaries)
+    if boundaries == 1:  # the slots with a position all at once, then the others
+        above_floor = _sample_held_slots(slot_f, slot_i, n_live, constants, floor) > 0
+        for k in range(n_live):
+            v = live[k]
+            if slot_i[SLI_SIDE, k] == 0:
+                _sample_row(fs, v, constants)
+                above_floor |= ist[v, I_ACTIVE] != 0 and fs[v, F_EQUITY] >= floor
+            elif v == baseline:
+                _spill_slot(fs, stats, slot_f, slot_i, k, v)
+        return above_floor
     above_floor = False
     for k in range(n_live):
         v = live[k]
