@@ -325,7 +325,7 @@ def test_2_sustained(benchmark, sizes, warm, kind):
 # ---------------------------------------------------------------------------------------
 
 SCRATCH = {"_score", "_strong", "_acting", "_flagged", "_slot_f", "_slot_i", "_stale"}
-OUTPUT = {"_open_i", "_open_f", "_trade_i", "_trade_f"}
+OUTPUT = {"_records.open_i", "_records.open_f", "_records.trade_i", "_records.trade_f"}
 
 
 def _engine_arrays(engine: Engine) -> dict[str, np.ndarray]:

@@ -282,13 +282,7 @@ class Engine:
         self._event_ts = np.zeros(chunk, dtype=np.int64)
         self._event_columns = np.zeros((5, chunk))
         # Each span flushes at most one entry fill and one closed trade per variant.
-        capacity = 2 * n + 1024
-        self._open_i = np.zeros((vp.N_OPEN_I, capacity), dtype=np.int64)
-        self._open_f = np.zeros((vp.N_OPEN_F, capacity))
-        self._trade_i = np.zeros((vp.N_TRADE_I, capacity), dtype=np.int64)
-        self._trade_f = np.zeros((vp.N_TRADE_F, capacity))
-        self._out_count = np.zeros(2, dtype=np.int64)
-        self._records = RecordLog()
+        self._records = RecordLog(n, self.keep_records)
         self._n_fills = 0
         self._n_trades = 0
         self._mode: str | None = None
@@ -446,6 +440,7 @@ class Engine:
         # a second specialisation, about 40 s), and the copy is a memcpy per chunk.
         done = 0
         kinds, times, columns = self._event_kind, self._event_ts, self._event_columns
+        records = self._records
         while done < n_events:
             stop = min(n_events, done + len(times))
             size = stop - done
@@ -465,21 +460,15 @@ class Engine:
                 self._istate, self._stats.state,
                 self._score, self._strong, self._acting, self._live,
                 self._dirty, self._flagged, self._slot_f, self._slot_i, self._stale,
-                self._open_i, self._open_f, self._trade_i, self._trade_f, self._out_count,
+                records.open_i, records.open_f, records.trade_i, records.trade_f,
+                records.count,
             )
-            # The kernel stops early only when its outputs are full; drained, it goes on.
+            # The kernel stops early only when its outputs are full; taken (and grown,
+            # when records are kept), they have room again and it goes on.
             done += consumed
-            self._drain_outputs()
-
-    def _drain_outputs(self) -> None:
-        n_open, n_trade = (int(x) for x in self._out_count)
-        self._out_count[:] = 0
-        self._n_fills += n_open + n_trade
-        self._n_trades += n_trade
-        if self.keep_records:
-            self._records.append(self._open_i[:, :n_open], self._open_f[:, :n_open],
-                                 self._trade_i[:, :n_trade], self._trade_f[:, :n_trade],
-                                 self._perm)
+            n_open, n_trade = records.take(self._perm)
+            self._n_fills += n_open + n_trade
+            self._n_trades += n_trade
 
     # ----------------------------------------------------------------------------------
     # Control
@@ -732,7 +721,6 @@ class Engine:
         self._n_fills = payload["n_fills"]
         self._n_trades = payload["n_trades"]
         self._records.clear()
-        self._out_count[:] = 0
 
 
 def _check_bars(ts, o, h, lo, c, v, bar_ns: int) -> None:

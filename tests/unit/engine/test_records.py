@@ -1,5 +1,8 @@
 """``liveopt.engine.records.RecordLog``: the kernel's output columns in, ordered records out.
 
+The kernel is played by ``write``: it appends columns at the log's count, as
+``variant_pass`` does, and the log takes them after each "call".
+
 The reference here is plain Python: every record built one at a time from the columns and
 sorted with ``sorted`` on the documented key.
 """
@@ -14,6 +17,19 @@ from liveopt._core import variant_pass as vp
 from liveopt.engine.records import RecordLog, _time_order
 
 N_VARIANTS = 6
+
+
+def write(log: RecordLog, open_i, open_f, trade_i, trade_f, user_ids) -> tuple[int, int]:
+    """Append one kernel call's output columns at ``log.count``, then take them."""
+    for (ints, floats), (out_i, out_f), slot in (
+        ((open_i, open_f), (log.open_i, log.open_f), 0),
+        ((trade_i, trade_f), (log.trade_i, log.trade_f), 1),
+    ):
+        start, n = int(log.count[slot]), ints.shape[1]
+        out_i[:, start:start + n] = ints
+        out_f[:, start:start + n] = floats
+        log.count[slot] = start + n
+    return log.take(user_ids)
 
 
 @st.composite
@@ -44,10 +60,11 @@ def kernel_calls(draw):
 @given(kernel_calls(), st.permutations(range(N_VARIANTS)))
 def test_drained_records_are_ordered_by_time_then_variant_with_the_entry_first(calls, ids):
     user_ids = np.array(ids, dtype=np.int64)
-    log = RecordLog()
+    log = RecordLog(N_VARIANTS, keep=True)
     want_trades, want_fills = [], []
     for open_i, open_f, trade_i, trade_f in calls:
-        log.append(open_i, open_f, trade_i, trade_f, user_ids)
+        assert write(log, open_i, open_f, trade_i, trade_f, user_ids) == (
+            open_i.shape[1], trade_i.shape[1])
         for k in range(open_i.shape[1]):
             variant = int(user_ids[open_i[0, k]])
             want_fills.append((int(open_i[1, k]), variant, 0, int(open_i[2, k]),
@@ -78,15 +95,41 @@ def test_drained_records_are_ordered_by_time_then_variant_with_the_entry_first(c
     assert again.fills.size == 0 and again.trades.size == 0
 
 
-def test_records_keep_the_variant_ids_of_the_moment_they_were_appended():
-    log = RecordLog()
+def test_records_keep_the_variant_ids_of_the_moment_they_were_taken():
+    log = RecordLog(2, keep=True)
     ids = np.array([10, 11], dtype=np.int64)
     trade_i = np.array([[1], [1], [0], [5], [1], [0]], dtype=np.int64)
-    log.append(np.zeros((vp.N_OPEN_I, 0), dtype=np.int64), np.zeros((vp.N_OPEN_F, 0)),
-               trade_i, np.zeros((vp.N_TRADE_F, 1)), ids)
+    write(log, np.zeros((vp.N_OPEN_I, 0), dtype=np.int64), np.zeros((vp.N_OPEN_F, 0)),
+          trade_i, np.zeros((vp.N_TRADE_F, 1)), ids)
     ids[:] = [20, 21]  # the engine's variants replaced before the drain
 
     assert log.drain().trades["variant"].tolist() == [11]
+
+
+def test_kept_records_survive_the_columns_growing_and_unkept_ones_are_only_counted():
+    n_variants = 3
+    kept, counted = RecordLog(n_variants, keep=True), RecordLog(n_variants, keep=False)
+    capacity = kept.trade_i.shape[1]
+    ids = np.arange(n_variants, dtype=np.int64)
+    exit_ts = np.arange(3 * capacity, dtype=np.int64)
+    for first in range(0, len(exit_ts), 100):  # calls of 100 trades, past the capacity
+        ts = exit_ts[first:first + 100]
+        trade_i = np.zeros((vp.N_TRADE_I, len(ts)), dtype=np.int64)
+        trade_i[0] = ts % n_variants
+        trade_i[3] = ts
+        trade_f = np.tile(ts.astype(np.float64), (vp.N_TRADE_F, 1))
+        empty = np.zeros((vp.N_OPEN_I, 0), dtype=np.int64), np.zeros((vp.N_OPEN_F, 0))
+        for log in (kept, counted):
+            assert write(log, *empty, trade_i, trade_f, ids) == (0, len(ts))
+        assert kept.trade_i.shape[1] - int(kept.count[1]) >= n_variants  # room for a span
+        assert counted.count.tolist() == [0, 0]
+
+    trades = kept.drain().trades
+
+    assert kept.trade_i.shape[1] > capacity
+    assert trades["exit_ts"].tolist() == exit_ts.tolist()
+    assert trades["net_pnl"].tolist() == exit_ts.astype(np.float64).tolist()
+    assert counted.drain().trades.size == 0
 
 
 @settings(max_examples=300, deadline=None)
