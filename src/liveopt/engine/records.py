@@ -111,7 +111,8 @@ class RecordLog:
     ``count`` and stops when fewer than ``n_variants`` rows are left (one span's worst
     case). :meth:`take` runs after every kernel call: unkept records are dropped there,
     kept ones stay in place and the columns grow (doubling) to leave room for the next
-    call. :meth:`drain` orders and packs them once.
+    call. :meth:`drain` orders and packs them once; the columns keep their size, ready
+    for as many records again (a caller that drains every N bars allocates only once).
 
     Kept records stay in these reused columns rather than in copies per call. In a
     cProfile of the RSI grid with the records streamed out (1,000 variants x 100,000
