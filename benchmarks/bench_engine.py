@@ -271,23 +271,20 @@ def test_1_ticks(benchmark, sizes, warm, kind):
 # The floor kernels: the blocked one (checking only, no branch or store per tick: the
 # strict floor) and the obvious tick-major loop, the "minimal hand-written kernel" of
 # performance-anchors.md (about 1.5 ns per variant-tick there).
-FLOORS = {"1_floor": "blocked", "1_floor_tick_major": "tick_major"}
+FLOORS = {"1_floor": (floor_kernel.floor_blocked_nb, (floor_kernel.BLOCK,)),
+          "1_floor_tick_major": (floor_kernel.floor_tick_major_nb, ())}
 
 
 @pytest.mark.parametrize("name", list(FLOORS))
 def test_1_floor(benchmark, sizes, warm, name):
     prices = _tick_columns(sizes.ticks)[1]
+    kernel, extra = FLOORS[name]
 
     def setup():
         state = floor_kernel.make_state(sizes.variants, prices[0], 0.45, 0.60)
-        args = (prices, state["side"], state["entry"], state["stop"], state["target"],
-                state["worst"], state["pnl"])
-        if FLOORS[name] == "blocked":
-            args += (floor_kernel.BLOCK,)
-        return args, {}
+        return (prices, state["side"], state["entry"], state["stop"], state["target"],
+                state["worst"], state["pnl"], *extra), {}
 
-    kernel = (floor_kernel.floor_blocked_nb if FLOORS[name] == "blocked"
-              else floor_kernel.floor_tick_major_nb)
     exits = benchmark.pedantic(kernel, setup=setup, rounds=sizes.floor_rounds, iterations=1)
     assert exits == 0
     stats = getattr(benchmark, "stats", None)
@@ -648,7 +645,7 @@ def _report_1(lines: list[str]) -> None:
         if f"1_{kind}" not in _RESULTS or not floor:
             continue
         ns = _ns_per_unit(f"1_{kind}")
-        verdicts = "; ".join(f"<= 3x {label}: {ns / base:.1f}x -> {_goal(ns <= 3 * base)}"
+        verdicts = "; ".join(f"<= 3x {label}: {ns / base:.2f}x -> {_goal(ns <= 3 * base)}"
                              for label, base in floors.items())
         lines.append(f"   goal, {kind}: <= 5 ns: {ns:.2f} ns -> {_goal(ns <= 5)}; {verdicts}")
     lines.append("   'in pos': time-averaged share of variants holding a position "
