@@ -29,7 +29,7 @@ it is walked (see the ``P_``/``F_``/``I_`` constants):
   ``benchmarks/bench_engine.py`` (10k random 1m variants, 4 ticks per span): 5.82 ns per
   variant-tick field-major, 5.45 ns one row per variant.
 
-Two shortcuts, both exact (same trades and metrics, bit for bit):
+Shortcuts, all exact (same trades and metrics, bit for bit):
 
 - **Live slots.** Most live variants in most spans only hold a position that nothing
   touches: no trade reaches a trigger, the expiry or a safety limit. Each live variant
@@ -49,6 +49,15 @@ Two shortcuts, both exact (same trades and metrics, bit for bit):
   0.70, prefetch (below) 0.64.
   1m ticks: 0.95 (10 rounds of 20,000 ticks). The fast pass with branch-free marks (it
   vectorises, but divides out every drawdown) was 0.92: not kept.
+- **Quiet bands.** A slot's marks move only on a new equity peak or a new worst
+  drawdown, and its equity is a line in the price, so each slot also keeps the price
+  band inside which a span changes nothing but its equity: no trigger, no new peak, no
+  new worst, no safety floor (``_set_quiet_band``, recomputed whenever the marks move).
+  A span whose price range lies inside the band costs the fast pass two compares and
+  the equity's store. In the RSI grid 97.5 % of the fast pass's slot-bars are quiet
+  (0.8 % take the exact marks, 1.7 % act); 16 rounds of 30,000 bars alternating the
+  versions in one process: median 0.74 of the time without the bands. 1m ticks: 0.99
+  (10 rounds of 20,000 ticks; their fast pass is a small share of the time).
 - **Signal configurations.** Variants that share timeframe, weights, RSI levels,
   thresholds and minimum confidence score alike, so each distinct configuration is
   scored once per close (``cp``, ``weights``: one column per configuration) and its
@@ -176,16 +185,17 @@ N_CLOCK = 9
 # and indexed like ``live`` (slot k describes variant live[k]; see _load_slot).
 # float64[N_SLOT_F, n]: the price levels at or beyond which a trade (or a bar's range)
 # needs the full span loop, the equity line (equity = base + slope * price), the marks
-# (equity peak, worst drawdown, equity) and the equity-sample accumulators (the F_SAMPLE_
-# fields). int64[N_SLOT_I, n]: the side (0: no slot, the variant takes the full span
+# (equity peak, worst drawdown, equity), the equity-sample accumulators (the F_SAMPLE_
+# fields) and the quiet band (_set_quiet_band: inside it a span moves only the equity;
+# empty without a side). int64[N_SLOT_I, n]: the side (0: no slot, the variant takes the full span
 # loop), the max-hold expiry, whether it is active, and the fast pass's verdict for the
 # current span (1: the full loop must run it).
 # While a slot has a side, its marks and accumulators are the variant's own and the
 # copies in its rows are out of date: _spill_slot writes them back before anything else
 # reads the rows.
 (SL_LOW, SL_HIGH, SL_BASE, SL_SLOPE, SL_PEAK, SL_WORST, SL_EQUITY, SL_SAMPLE_EQUITY,
- SL_SAMPLES, SL_SAMPLE_MEAN, SL_SAMPLE_M2) = range(11)
-N_SLOT_F = 11
+ SL_SAMPLES, SL_SAMPLE_MEAN, SL_SAMPLE_M2, SL_QUIET_LOW, SL_QUIET_HIGH) = range(13)
+N_SLOT_F = 13
 SLI_SIDE, SLI_EXPIRY, SLI_ACTIVE, SLI_ACT = range(4)
 N_SLOT_I = 4
 # The fields a slot owns while it has a side, as (slot row, row field) pairs: the stats
@@ -661,6 +671,59 @@ def _span_bars(vp, ip, fs, ist, stats, settings, isettings, v, ev_ts, ev_a, ev_b
                 stop_variant_nb(ist, v, breach, ts)
 
 
+# The quiet band's margin: each edge moves inwards by this fraction of the magnitudes
+# that meet there (the edge's price, and the equities over the slope, in price). The
+# marks' equities and the band's prices are rounded by some 1e-16 of those, so a price
+# inside the band passes the exact tests whatever the position's size; the band is only
+# narrower than the exact one by about 1e-8 of the price.
+_QUIET_MARGIN = 1e-10
+
+
+@njit(inline="always")
+def _set_quiet_band(slot_f, slot_i, k, settings):
+    # Slot k's quiet band: the prices strictly inside it are no trigger, no new equity
+    # peak, no new worst drawdown and, for an active variant, no equity below the safety
+    # floor (the drawdown limit cannot be passed without a new worst). A span whose
+    # prices all fall inside leaves the slot's marks as they are, so the fast passes only
+    # move its equity. A slot without a side, or an active one already past the drawdown
+    # limit, gets an empty band.
+    side = slot_i[SLI_SIDE, k]
+    active = slot_i[SLI_ACTIVE, k] != 0
+    peak = slot_f[SL_PEAK, k]
+    worst = slot_f[SL_WORST, k]
+    if side == 0 or (active and worst > settings[S_MAX_DRAWDOWN]):
+        slot_f[SL_QUIET_LOW, k] = math.inf
+        slot_f[SL_QUIET_HIGH, k] = -math.inf
+        return
+    base = slot_f[SL_BASE, k]
+    slope = slot_f[SL_SLOPE, k]
+    # The equity levels: above ``peak`` a new peak; below ``deep`` a new worst drawdown
+    # (none while the peak is not positive: _deepen) or a safety stop. As prices (equity
+    # = base + slope * price), a long's band lies between the deep and the peak price, a
+    # short's (slope < 0) between the peak and the deep price.
+    deep = peak - worst * peak if peak > 0.0 else -math.inf
+    if active:
+        deep = max(deep, settings[S_EQUITY_FLOOR])
+    scale = (abs(peak) + abs(base)) / abs(slope)
+    peak_price = (peak - base) / slope
+    peak_margin = _QUIET_MARGIN * (abs(peak_price) + scale)
+    low = slot_f[SL_LOW, k]
+    high = slot_f[SL_HIGH, k]
+    if side > 0:
+        high = min(high, peak_price - peak_margin)
+    else:
+        low = max(low, peak_price + peak_margin)
+    if deep > -math.inf:
+        deep_price = (deep - base) / slope
+        deep_margin = _QUIET_MARGIN * (abs(deep_price) + scale + abs(deep / slope))
+        if side > 0:
+            low = max(low, deep_price + deep_margin)
+        else:
+            high = min(high, deep_price - deep_margin)
+    slot_f[SL_QUIET_LOW, k] = low
+    slot_f[SL_QUIET_HIGH, k] = high
+
+
 @njit(inline="always")
 def _load_slot(fs, ist, stats, settings, slot_f, slot_i, k, v):
     # Slot k from variant v's rows, which must be current. Only a position without a
@@ -670,6 +733,8 @@ def _load_slot(fs, ist, stats, settings, slot_f, slot_i, k, v):
     side = ist[v, I_SIDE]
     if side == 0 or ist[v, I_PENDING] != NO_ORDER:
         slot_i[SLI_SIDE, k] = 0
+        slot_f[SL_QUIET_LOW, k] = math.inf
+        slot_f[SL_QUIET_HIGH, k] = -math.inf
         return
     s = float(side)
     multiplier = settings[S_MULTIPLIER]
@@ -693,6 +758,7 @@ def _load_slot(fs, ist, stats, settings, slot_f, slot_i, k, v):
     slot_i[SLI_SIDE, k] = side
     slot_i[SLI_EXPIRY, k] = ist[v, I_EXPIRY]
     slot_i[SLI_ACTIVE, k] = ist[v, I_ACTIVE]
+    _set_quiet_band(slot_f, slot_i, k, settings)
 
 
 @njit(inline="always")
@@ -729,6 +795,13 @@ def _slot_holds(slot_f, slot_i, stale, live, k, lowest, highest, last_ts):
     return (slot_i[SLI_SIDE, k] != 0 and lowest > slot_f[SL_LOW, k]
             and highest < slot_f[SL_HIGH, k] and last_ts < slot_i[SLI_EXPIRY, k]
             and stale[live[k]] == 0)
+
+
+@njit(inline="always")
+def _slot_quiet(slot_f, slot_i, stale, live, k, lowest, highest, last_ts):
+    # _slot_holds with the quiet band for the levels: the span moves only the equity.
+    return (lowest > slot_f[SL_QUIET_LOW, k] and highest < slot_f[SL_QUIET_HIGH, k]
+            and last_ts < slot_i[SLI_EXPIRY, k] and stale[live[k]] == 0)
 
 
 @njit(inline="always")
@@ -797,9 +870,14 @@ def _fast_pass_ticks(settings, slot_f, slot_i, stale, live, n_live, ev_ts, trade
     floor = settings[S_EQUITY_FLOOR]
     max_drawdown = settings[S_MAX_DRAWDOWN]
     n_act = 0
+    traded = last_ts != NOT_STARTED
     for k in range(n_live):
+        if traded and _slot_quiet(slot_f, slot_i, stale, live, k, lowest, highest, last_ts):
+            slot_f[SL_EQUITY, k] = slot_f[SL_BASE, k] + slot_f[SL_SLOPE, k] * last_price
+            n_act += _verdict(slot_i, k, True)
+            continue
         holds = _slot_holds(slot_f, slot_i, stale, live, k, lowest, highest, last_ts)
-        if holds and last_ts != NOT_STARTED:
+        if holds and traded:
             base = slot_f[SL_BASE, k]
             slope = slot_f[SL_SLOPE, k]
             peak = slot_f[SL_PEAK, k]
@@ -811,6 +889,8 @@ def _fast_pass_ticks(settings, slot_f, slot_i, stale, live, n_live, ev_ts, trade
             adverse = lowest if slot_i[SLI_SIDE, k] > 0 else highest
             holds = _hold(floor, max_drawdown, slot_f, slot_i, k, peak, worst,
                           base + slope * last_price, base + slope * adverse)
+            if holds:
+                _set_quiet_band(slot_f, slot_i, k, settings)
         n_act += _verdict(slot_i, k, holds)
     return n_act
 
@@ -828,6 +908,10 @@ def _fast_pass_bars(settings, slot_f, slot_i, stale, live, n_live, ts, bar_open,
     max_drawdown = settings[S_MAX_DRAWDOWN]
     n_act = 0
     for k in range(n_live):
+        if _slot_quiet(slot_f, slot_i, stale, live, k, lowest, highest, ts):
+            slot_f[SL_EQUITY, k] = slot_f[SL_BASE, k] + slot_f[SL_SLOPE, k] * bar_close
+            n_act += _verdict(slot_i, k, True)
+            continue
         holds = _slot_holds(slot_f, slot_i, stale, live, k, lowest, highest, ts)
         if holds:
             base = slot_f[SL_BASE, k]
@@ -849,6 +933,8 @@ def _fast_pass_bars(settings, slot_f, slot_i, stale, live, n_live, ts, bar_open,
             peak = favourable_equity if favourable_equity > peak else peak
             worst = _deepen(peak, worst, equity)
             holds = _hold(floor, max_drawdown, slot_f, slot_i, k, peak, worst, equity, equity)
+            if holds:
+                _set_quiet_band(slot_f, slot_i, k, settings)
         n_act += _verdict(slot_i, k, holds)
     return n_act
 
