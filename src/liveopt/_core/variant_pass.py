@@ -56,8 +56,9 @@ Shortcuts, all exact (same trades and metrics, bit for bit):
   A span whose price range lies inside the band costs the fast pass two compares and
   the equity's store. In the RSI grid 97.5 % of the fast pass's slot-bars are quiet
   (0.8 % take the exact marks, 1.7 % act); 16 rounds of 30,000 bars alternating the
-  versions in one process: median 0.74 of the time without the bands. 1m ticks: 0.99
-  (10 rounds of 20,000 ticks; their fast pass is a small share of the time).
+  versions in one process: median 0.74 and 0.75 of the time without the bands, in two
+  such runs. 1m ticks: 0.99 (10 rounds of 20,000 ticks; their fast pass is a small share
+  of the time).
 - **Signal configurations.** Variants that share timeframe, weights, RSI levels,
   thresholds and minimum confidence score alike, so each distinct configuration is
   scored once per close (``cp``, ``weights``: one column per configuration) and its
