@@ -188,9 +188,9 @@ N_CLOCK = 9
 # needs the full span loop, the equity line (equity = base + slope * price), the marks
 # (equity peak, worst drawdown, equity), the equity-sample accumulators (the F_SAMPLE_
 # fields) and the quiet band (_set_quiet_band: inside it a span moves only the equity;
-# empty without a side). int64[N_SLOT_I, n]: the side (0: no slot, the variant takes the full span
-# loop), the max-hold expiry, whether it is active, and the fast pass's verdict for the
-# current span (1: the full loop must run it).
+# empty without a side). int64[N_SLOT_I, n]: the side (0: no slot, the variant takes the
+# full span loop), the max-hold expiry, whether it is active, and the fast pass's verdict
+# for the current span (1: the full loop must run it).
 # While a slot has a side, its marks and accumulators are the variant's own and the
 # copies in its rows are out of date: _spill_slot writes them back before anything else
 # reads the rows.
@@ -1253,7 +1253,9 @@ def _decide(cp, config_start, ist, isettings, first, last, subscores, rsi, weigh
             else:
                 continue
             ist[v, I_PENDING_TS] = decision_ts + latency
-            stale[v] = 1  # its slot (if it has one) no longer describes it
+            # Its slot (if it has one), quiet band included, no longer describes it; an
+            # appended slot keeps the band of the slot's last variant until it is loaded.
+            stale[v] = 1
             if ist[v, I_LIVE] == 0:
                 ist[v, I_LIVE] = 1
                 live[clock[C_LIVE]] = v
